@@ -1,0 +1,279 @@
+//! Fault injection for tests (`/_emulator/faults`).
+//!
+//! Faults apply to REST API requests (paths containing `/api/`), never to OAuth or
+//! discovery endpoints, nor to `/_emulator`. The decision is a pure function of the
+//! configuration, counters and two random rolls, so it is unit-tested without a server.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::errors::ApiError;
+use crate::state::App;
+
+/// The body of `POST /_emulator/faults`. Every field is optional; missing fields take
+/// the default (no fault). A POST replaces the whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Probability in [0, 1] that an API request is answered 429 REQUEST_LIMIT_EXCEEDED.
+    pub throttle_rate: f64,
+    /// The next N API requests are answered 429 (deterministic; counted down).
+    pub throttle_next: u64,
+    /// Probability in [0, 1] that an API request is answered 503 TEMPORARILY_UNAVAILABLE.
+    pub unavailable_rate: f64,
+    /// The next N API requests are answered 503 (deterministic; counted down).
+    pub unavailable_next: u64,
+    /// `Retry-After` seconds sent with 429 and 503 answers (default 1).
+    pub retry_after_seconds: Option<u64>,
+    /// Only requests whose path contains this string are affected by 429/503/latency.
+    pub path_contains: Option<String>,
+    /// The next N credential configuration creations fail with MALFORMED_REQUEST
+    /// "Failed credential validation checks" (the IAM propagation delay).
+    pub credential_validation_failures: u64,
+    /// Body of those failures: "json" (default), "text" (text/plain
+    /// `MALFORMED_REQUEST: ...`), or "alternate" (text for every second failure).
+    pub credential_failure_format: Option<String>,
+    /// Added latency for every affected API request, in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// Counts of faults injected so far (reported by GET /_emulator/faults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultCounters {
+    pub throttled: u64,
+    pub unavailable: u64,
+    pub credential_failures: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultDecision {
+    Pass,
+    Throttle,
+    Unavailable,
+}
+
+impl FaultConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("throttle_rate", self.throttle_rate),
+            ("unavailable_rate", self.unavailable_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1, got {rate}"));
+            }
+        }
+        match self.credential_failure_format.as_deref() {
+            None | Some("json") | Some("text") | Some("alternate") => Ok(()),
+            Some(other) => Err(format!(
+                "credential_failure_format must be json, text or alternate, got {other}"
+            )),
+        }
+    }
+
+    pub fn applies_to(&self, path: &str) -> bool {
+        path.contains("/api/")
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|needle| path.contains(needle))
+    }
+}
+
+/// Decides the fault for one affected request. Deterministic counters win over rates;
+/// 429 is checked before 503. `throttle_roll` and `unavailable_roll` are uniform in [0, 1).
+pub fn decide(
+    cfg: &mut FaultConfig,
+    counters: &mut FaultCounters,
+    throttle_roll: f64,
+    unavailable_roll: f64,
+) -> FaultDecision {
+    let decision = if cfg.throttle_next > 0 {
+        cfg.throttle_next -= 1;
+        FaultDecision::Throttle
+    } else if cfg.unavailable_next > 0 {
+        cfg.unavailable_next -= 1;
+        FaultDecision::Unavailable
+    } else if throttle_roll < cfg.throttle_rate {
+        FaultDecision::Throttle
+    } else if unavailable_roll < cfg.unavailable_rate {
+        FaultDecision::Unavailable
+    } else {
+        FaultDecision::Pass
+    };
+    match decision {
+        FaultDecision::Throttle => counters.throttled += 1,
+        FaultDecision::Unavailable => counters.unavailable += 1,
+        FaultDecision::Pass => {}
+    }
+    decision
+}
+
+/// Whether this credential creation must fail, and whether as text/plain. Counts down
+/// `credential_validation_failures`.
+pub fn credential_failure(cfg: &mut FaultConfig, counters: &mut FaultCounters) -> Option<bool> {
+    if cfg.credential_validation_failures == 0 {
+        return None;
+    }
+    cfg.credential_validation_failures -= 1;
+    counters.credential_failures += 1;
+    let plain = match cfg.credential_failure_format.as_deref() {
+        Some("text") => true,
+        Some("alternate") => counters.credential_failures % 2 == 0,
+        _ => false,
+    };
+    Some(plain)
+}
+
+pub const CREDENTIAL_VALIDATION_MESSAGE: &str = "Failed credential validation checks: please use a valid cross account IAM role with permissions setup correctly";
+
+pub fn credential_failure_error(plain: bool) -> ApiError {
+    if plain {
+        ApiError::plain(
+            StatusCode::BAD_REQUEST,
+            format!("MALFORMED_REQUEST: {CREDENTIAL_VALIDATION_MESSAGE}"),
+        )
+    } else {
+        ApiError::malformed(CREDENTIAL_VALIDATION_MESSAGE)
+    }
+}
+
+pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let (decision, latency, retry_after) = {
+        let mut guard = app.lock();
+        let state = &mut *guard;
+        if !state.faults.applies_to(&path) {
+            (FaultDecision::Pass, 0, 1)
+        } else {
+            let (a, b) = {
+                let mut rng = rand::rng();
+                (rng.random::<f64>(), rng.random::<f64>())
+            };
+            let d = decide(&mut state.faults, &mut state.fault_counters, a, b);
+            (
+                d,
+                state.faults.latency_ms,
+                state.faults.retry_after_seconds.unwrap_or(1),
+            )
+        }
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match decision {
+        FaultDecision::Pass => next.run(req).await,
+        FaultDecision::Throttle => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "REQUEST_LIMIT_EXCEEDED",
+            "Current request has to be retried: rate limit exceeded. Please try again later.",
+        )
+        .with_retry_after(retry_after)
+        .into_response(),
+        FaultDecision::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TEMPORARILY_UNAVAILABLE",
+            format!("The service at {path} is temporarily unavailable. Please try again later."),
+        )
+        .with_retry_after(retry_after)
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn deterministic_counters_count_down_before_rates() {
+        let mut cfg = FaultConfig {
+            throttle_next: 2,
+            unavailable_next: 1,
+            ..Default::default()
+        };
+        let mut c = FaultCounters::default();
+        assert_eq!(decide(&mut cfg, &mut c, 0.9, 0.9), FaultDecision::Throttle);
+        assert_eq!(decide(&mut cfg, &mut c, 0.9, 0.9), FaultDecision::Throttle);
+        assert_eq!(
+            decide(&mut cfg, &mut c, 0.9, 0.9),
+            FaultDecision::Unavailable
+        );
+        assert_eq!(decide(&mut cfg, &mut c, 0.0, 0.0), FaultDecision::Pass);
+        assert_eq!(c.throttled, 2);
+        assert_eq!(c.unavailable, 1);
+    }
+
+    #[test]
+    fn rates_compare_against_rolls() {
+        let mut cfg = FaultConfig {
+            throttle_rate: 0.25,
+            unavailable_rate: 0.5,
+            ..Default::default()
+        };
+        let mut c = FaultCounters::default();
+        assert_eq!(decide(&mut cfg, &mut c, 0.1, 0.9), FaultDecision::Throttle);
+        assert_eq!(
+            decide(&mut cfg, &mut c, 0.3, 0.4),
+            FaultDecision::Unavailable
+        );
+        assert_eq!(decide(&mut cfg, &mut c, 0.3, 0.6), FaultDecision::Pass);
+    }
+
+    #[test]
+    fn credential_failures_follow_format() {
+        let mut cfg = FaultConfig {
+            credential_validation_failures: 3,
+            credential_failure_format: Some("alternate".into()),
+            ..Default::default()
+        };
+        let mut c = FaultCounters::default();
+        assert_eq!(credential_failure(&mut cfg, &mut c), Some(false));
+        assert_eq!(credential_failure(&mut cfg, &mut c), Some(true));
+        assert_eq!(credential_failure(&mut cfg, &mut c), Some(false));
+        assert_eq!(credential_failure(&mut cfg, &mut c), None);
+    }
+
+    #[test]
+    fn only_api_paths_matching_the_filter_are_affected() {
+        let cfg = FaultConfig {
+            path_contains: Some("/clusters/".into()),
+            ..Default::default()
+        };
+        assert!(cfg.applies_to("/ws/x/api/2.1/clusters/get"));
+        assert!(!cfg.applies_to("/ws/x/api/2.0/token/list"));
+        assert!(!cfg.applies_to("/oidc/v1/token"));
+        assert!(FaultConfig::default().applies_to("/api/2.0/accounts/a/workspaces"));
+    }
+
+    #[test]
+    fn invalid_rates_are_rejected() {
+        let cfg = FaultConfig {
+            throttle_rate: 1.5,
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_err());
+        assert!(serde_json::from_str::<FaultConfig>(r#"{"throttle_rat": 1}"#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn zero_rates_never_fault(a in 0.0f64..1.0, b in 0.0f64..1.0) {
+            let mut cfg = FaultConfig::default();
+            let mut c = FaultCounters::default();
+            prop_assert_eq!(decide(&mut cfg, &mut c, a, b), FaultDecision::Pass);
+        }
+
+        #[test]
+        fn full_rates_always_fault(a in 0.0f64..1.0, b in 0.0f64..1.0) {
+            let mut cfg = FaultConfig { throttle_rate: 1.0, ..Default::default() };
+            let mut c = FaultCounters::default();
+            prop_assert_eq!(decide(&mut cfg, &mut c, a, b), FaultDecision::Throttle);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `databricks-emulator`: an in-memory emulator of the Databricks account and workspace
+//! REST APIs (AWS flavour) for local development and tests. See README.md.
+
+mod account;
+mod auth;
+mod emulator;
+mod errors;
+mod faults;
+mod lifecycle;
+mod scim;
+mod state;
+mod uc;
+mod workspace;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use clap::Parser;
+
+use crate::errors::ApiError;
+use crate::state::{load_state, App, Settings, State as EmuState};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "databricks-emulator",
+    version,
+    about = "Emulates the Databricks account and workspace REST APIs"
+)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "DATABRICKS_EMULATOR_BIND", default_value = "127.0.0.1")]
+    bind: String,
+    /// Port to listen on; 0 picks a free port (the first stdout line names it).
+    #[arg(long, env = "DATABRICKS_EMULATOR_PORT", default_value_t = 8900)]
+    port: u16,
+    /// Persist state to this JSON file (loaded at start, rewritten after each change).
+    #[arg(long, env = "DATABRICKS_EMULATOR_STATE")]
+    state: Option<PathBuf>,
+    /// Id of the emulated account.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_ACCOUNT_ID",
+        default_value = "00000000-0000-0000-0000-000000000001"
+    )]
+    account_id: String,
+    /// OAuth client id (application id) of the account-admin service principal.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_CLIENT_ID",
+        default_value = "00000000-0000-0000-0000-0000000000a1"
+    )]
+    client_id: String,
+    /// OAuth client secret of the account-admin service principal.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_CLIENT_SECRET",
+        default_value = "dose00000000000000000000000000000001",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    client_secret: String,
+    /// Print the admin client secret at start instead of redacting it.
+    #[arg(long)]
+    show_secret: bool,
+    /// Seconds a workspace stays PROVISIONING.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_PROVISIONING_SECONDS",
+        default_value_t = 2.0
+    )]
+    provisioning_seconds: f64,
+    /// Seconds a cluster stays PENDING or TERMINATING.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_CLUSTER_SECONDS",
+        default_value_t = 2.0
+    )]
+    cluster_seconds: f64,
+    /// Seconds a job run stays PENDING, then RUNNING.
+    #[arg(long, env = "DATABRICKS_EMULATOR_RUN_SECONDS", default_value_t = 2.0)]
+    run_seconds: f64,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(
+        long,
+        env = "DATABRICKS_EMULATOR_OAUTH_TOKEN_SECONDS",
+        default_value_t = 3600
+    )]
+    oauth_token_seconds: i64,
+}
+
+fn seconds_to_ms(name: &str, s: f64) -> Result<i64, String> {
+    if !(0.0..=86_400.0).contains(&s) {
+        return Err(format!("--{name} must be between 0 and 86400, got {s}"));
+    }
+    Ok((s * 1000.0).round() as i64)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "ENDPOINT_NOT_FOUND",
+        format!("No API found for '{method} {}'", uri.path()),
+    )
+}
+
+fn router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/databricks-config",
+            get(auth::account_host_metadata),
+        )
+        .route(
+            "/oidc/accounts/{account_id}/.well-known/oauth-authorization-server",
+            get(auth::account_authorization_server),
+        )
+        .route(
+            "/oidc/accounts/{account_id}/v1/token",
+            post(auth::account_token),
+        )
+        .merge(account::router())
+        .nest(
+            &format!("{}/{{deployment}}", auth::WORKSPACE_PATH_PREFIX),
+            workspace::router(),
+        )
+        .route("/_emulator/info", get(emulator::info))
+        .route("/_emulator/state", get(emulator::state))
+        .route("/_emulator/reset", post(emulator::reset))
+        .route(
+            "/_emulator/faults",
+            get(emulator::get_faults)
+                .post(emulator::set_faults)
+                .delete(emulator::clear_faults),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::middleware,
+        ))
+        .with_state(app)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn run() -> Result<(), String> {
+    let cli = Cli::parse();
+    let settings = Settings {
+        account_id: cli.account_id.clone(),
+        admin_client_id: cli.client_id.clone(),
+        admin_client_secret: cli.client_secret.clone(),
+        provisioning_ms: seconds_to_ms("provisioning-seconds", cli.provisioning_seconds)?,
+        cluster_ms: seconds_to_ms("cluster-seconds", cli.cluster_seconds)?,
+        run_ms: seconds_to_ms("run-seconds", cli.run_seconds)?,
+        oauth_token_seconds: cli.oauth_token_seconds.max(1),
+        state_file: cli.state.clone(),
+    };
+    let state = match &cli.state {
+        Some(path) => match load_state(path)
+            .map_err(|e| format!("cannot load state file {}: {e}", path.display()))?
+        {
+            Some(mut s) => {
+                if s.account_id != settings.account_id {
+                    return Err(format!(
+                        "state file {} belongs to account {}, not {}",
+                        path.display(),
+                        s.account_id,
+                        settings.account_id
+                    ));
+                }
+                s.ensure_admin(&settings);
+                s
+            }
+            None => EmuState::initial(&settings),
+        },
+        None => EmuState::initial(&settings),
+    };
+    let app = App::new(settings, state);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((cli.bind.as_str(), cli.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", cli.bind, cli.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let base = format!("http://{addr}");
+        let secret = if cli.show_secret {
+            cli.client_secret.clone()
+        } else {
+            format!(
+                "{}*** (--show-secret to print)",
+                &cli.client_secret[..cli.client_secret.len().min(4)]
+            )
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "databricks-emulator listening on {base}");
+        let _ = writeln!(out, "  account host:            {base}");
+        let _ = writeln!(out, "  account id:              {}", cli.account_id);
+        let _ = writeln!(out, "  admin client id:         {}", cli.client_id);
+        let _ = writeln!(out, "  admin client secret:     {secret}");
+        let _ = writeln!(
+            out,
+            "  workspace host template: {base}{}/{{deployment_name}}",
+            auth::WORKSPACE_PATH_PREFIX
+        );
+        if let Some(p) = &cli.state {
+            let _ = writeln!(out, "  state file:              {}", p.display());
+        }
+        let _ = out.flush();
+        drop(out);
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("databricks-emulator: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,198 @@
+//! The workspace API, served under `/ws/{deployment}` (see the README for the host
+//! template). Every handler authenticates through `WsCtx`.
+
+pub mod compute;
+pub mod jobs;
+pub mod misc;
+pub mod tokens;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::auth;
+use crate::state::App;
+use crate::uc;
+
+/// Routes relative to a workspace's base URL.
+pub fn router() -> Router<App> {
+    use compute as c;
+    use misc as m;
+    let mut r = Router::new()
+        .route(
+            "/.well-known/databricks-config",
+            get(auth::workspace_host_metadata),
+        )
+        .route(
+            "/oidc/.well-known/oauth-authorization-server",
+            get(auth::workspace_authorization_server),
+        )
+        .route("/oidc/v1/token", post(auth::workspace_token))
+        .route("/api/2.0/preview/scim/v2/Me", get(tokens::me))
+        .route("/api/2.0/token/create", post(tokens::create))
+        .route("/api/2.0/token/list", get(tokens::list))
+        .route("/api/2.0/token/delete", post(tokens::delete))
+        .route("/api/2.0/token-management/tokens", get(tokens::mgmt_list))
+        .route(
+            "/api/2.0/token-management/tokens/{token_id}",
+            get(tokens::mgmt_get).delete(tokens::mgmt_delete),
+        )
+        .route(
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            post(tokens::create_obo),
+        )
+        .route(
+            "/api/2.0/workspace-conf",
+            get(tokens::get_conf).patch(tokens::set_conf),
+        )
+        .route("/api/2.1/clusters/create", post(c::create_cluster))
+        .route("/api/2.1/clusters/get", get(c::get_cluster))
+        .route("/api/2.1/clusters/list", get(c::list_clusters))
+        .route("/api/2.1/clusters/start", post(c::start_cluster))
+        .route("/api/2.1/clusters/delete", post(c::delete_cluster))
+        .route(
+            "/api/2.1/clusters/permanent-delete",
+            post(c::permanent_delete_cluster),
+        )
+        .route("/api/2.1/clusters/spark-versions", get(c::spark_versions))
+        .route("/api/2.0/policies/clusters/create", post(c::create_policy))
+        .route("/api/2.0/policies/clusters/edit", post(c::edit_policy))
+        .route("/api/2.0/policies/clusters/get", get(c::get_policy))
+        .route("/api/2.0/policies/clusters/list", get(c::list_policies))
+        .route("/api/2.0/policies/clusters/delete", post(c::delete_policy))
+        .route("/api/2.0/instance-pools/create", post(c::create_pool))
+        .route("/api/2.0/instance-pools/edit", post(c::edit_pool))
+        .route("/api/2.0/instance-pools/get", get(c::get_pool))
+        .route("/api/2.0/instance-pools/list", get(c::list_pools))
+        .route("/api/2.0/instance-pools/delete", post(c::delete_pool))
+        .route(
+            "/api/2.0/instance-profiles/add",
+            post(c::add_instance_profile),
+        )
+        .route(
+            "/api/2.0/instance-profiles/edit",
+            post(c::edit_instance_profile),
+        )
+        .route(
+            "/api/2.0/instance-profiles/list",
+            get(c::list_instance_profiles),
+        )
+        .route(
+            "/api/2.0/instance-profiles/remove",
+            post(c::remove_instance_profile),
+        )
+        .route(
+            "/api/2.0/global-init-scripts",
+            get(c::list_scripts).post(c::create_script),
+        )
+        .route(
+            "/api/2.0/global-init-scripts/{script_id}",
+            get(c::get_script)
+                .patch(c::update_script)
+                .delete(c::delete_script),
+        )
+        .route("/api/2.0/repos", get(m::list_repos).post(m::create_repo))
+        .route(
+            "/api/2.0/repos/{repo_id}",
+            get(m::get_repo)
+                .patch(m::update_repo)
+                .delete(m::delete_repo),
+        )
+        .route("/api/2.0/secrets/scopes/create", post(m::create_scope))
+        .route("/api/2.0/secrets/scopes/list", get(m::list_scopes))
+        .route("/api/2.0/secrets/scopes/delete", post(m::delete_scope))
+        .route("/api/2.0/secrets/put", post(m::put_secret))
+        .route("/api/2.0/secrets/list", get(m::list_secrets))
+        .route("/api/2.0/secrets/get", get(m::get_secret))
+        .route("/api/2.0/secrets/delete", post(m::delete_secret))
+        .route("/api/2.0/secrets/acls/put", post(m::put_acl))
+        .route("/api/2.0/secrets/acls/list", get(m::list_acls))
+        .route("/api/2.0/secrets/acls/get", get(m::get_acl))
+        .route("/api/2.0/secrets/acls/delete", post(m::delete_acl))
+        .route("/api/2.0/sql/statements", post(m::execute_statement))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}",
+            get(m::get_statement),
+        )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/cancel",
+            post(m::cancel_statement),
+        )
+        .route(
+            "/api/2.1/unity-catalog/storage-credentials",
+            get(uc::list_storage_credentials).post(uc::create_storage_credential),
+        )
+        .route(
+            "/api/2.1/unity-catalog/storage-credentials/{name}",
+            get(uc::get_storage_credential)
+                .patch(uc::update_storage_credential)
+                .delete(uc::delete_storage_credential),
+        )
+        .route(
+            "/api/2.1/unity-catalog/external-locations",
+            get(uc::list_external_locations).post(uc::create_external_location),
+        )
+        .route(
+            "/api/2.1/unity-catalog/external-locations/{name}",
+            get(uc::get_external_location)
+                .patch(uc::update_external_location)
+                .delete(uc::delete_external_location),
+        )
+        .route(
+            "/api/2.1/unity-catalog/catalogs",
+            get(uc::list_catalogs).post(uc::create_catalog),
+        )
+        .route(
+            "/api/2.1/unity-catalog/catalogs/{name}",
+            get(uc::get_catalog)
+                .patch(uc::update_catalog)
+                .delete(uc::delete_catalog),
+        )
+        .route(
+            "/api/2.1/unity-catalog/schemas",
+            get(uc::list_schemas).post(uc::create_schema),
+        )
+        .route(
+            "/api/2.1/unity-catalog/schemas/{full_name}",
+            get(uc::get_schema)
+                .patch(uc::update_schema)
+                .delete(uc::delete_schema),
+        )
+        .route(
+            "/api/2.1/unity-catalog/volumes",
+            get(uc::list_volumes).post(uc::create_volume),
+        )
+        .route(
+            "/api/2.1/unity-catalog/volumes/{name}",
+            get(uc::get_volume)
+                .patch(uc::update_volume)
+                .delete(uc::delete_volume),
+        )
+        .route(
+            "/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}",
+            get(uc::get_permissions).patch(uc::update_permissions),
+        )
+        .route(
+            "/api/2.1/unity-catalog/current-metastore-assignment",
+            get(uc::current_metastore_assignment),
+        )
+        .route(
+            "/api/2.1/unity-catalog/metastore_summary",
+            get(uc::metastore_summary),
+        );
+    // Jobs 2.1 and 2.2 share request and response shapes; the SDK uses 2.2.
+    for v in ["2.1", "2.2"] {
+        r = r
+            .route(&format!("/api/{v}/jobs/create"), post(jobs::create))
+            .route(&format!("/api/{v}/jobs/get"), get(jobs::get))
+            .route(&format!("/api/{v}/jobs/list"), get(jobs::list))
+            .route(&format!("/api/{v}/jobs/delete"), post(jobs::delete))
+            .route(&format!("/api/{v}/jobs/run-now"), post(jobs::run_now))
+            .route(&format!("/api/{v}/jobs/runs/list"), get(jobs::list_runs))
+            .route(&format!("/api/{v}/jobs/runs/get"), get(jobs::get_run))
+            .route(
+                &format!("/api/{v}/jobs/runs/cancel"),
+                post(jobs::cancel_run),
+            );
+    }
+    r
+}

@@ -1,0 +1,178 @@
+//! AWS clients, all built from one `SdkConfig` loaded once at init.
+//!
+//! With an endpoint override (`AWS_ENDPOINT_URL`, or a per-service
+//! `AWS_ENDPOINT_URL_<SERVICE>`), the clients talk to an emulator: S3 then uses
+//! path-style addressing (no bucket DNS names on 127.0.0.1), and checksums are
+//! computed and validated only when an operation requires them, because
+//! emulators do not all support the newer flexible checksums.
+
+use crate::error::Error;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::fmt;
+
+/// True when any AWS endpoint is overridden in the environment.
+pub fn endpoint_override_set() -> bool {
+    endpoint_override_in(std::env::vars().map(|(k, _)| k))
+}
+
+fn endpoint_override_in(mut names: impl Iterator<Item = String>) -> bool {
+    names.any(|name| name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_"))
+}
+
+/// Load the shared SDK configuration: region, credentials, endpoint override,
+/// and the SDK's standard retry mode (throttling and transient errors).
+pub async fn load_sdk_config() -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5));
+    if endpoint_override_set() {
+        loader = loader
+            .request_checksum_calculation(aws_types::sdk_config::RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(aws_types::sdk_config::ResponseChecksumValidation::WhenRequired);
+    }
+    loader.load().await
+}
+
+/// An SDK config for an emulator at `endpoint` (tests and local tools): fixed
+/// test credentials and region, checksums only when required.
+pub async fn sdk_config_for_emulator(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_types::credentials::Credentials::new(
+            "testing", "testing", None, None, "lakeops-emulator",
+        ))
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .request_checksum_calculation(aws_types::sdk_config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_types::sdk_config::ResponseChecksumValidation::WhenRequired)
+        .load()
+        .await
+}
+
+#[cfg(feature = "s3")]
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let emulated = config.endpoint_url().is_some() || endpoint_override_set();
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(emulated)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+macro_rules! plain_client {
+    ($feature:literal, $name:ident, $krate:ident) => {
+        #[cfg(feature = $feature)]
+        pub fn $name(config: &SdkConfig) -> $krate::Client {
+            $krate::Client::new(config)
+        }
+    };
+}
+
+plain_client!("glue", glue, aws_sdk_glue);
+plain_client!("lakeformation", lakeformation, aws_sdk_lakeformation);
+plain_client!("secretsmanager", secretsmanager, aws_sdk_secretsmanager);
+plain_client!("iam", iam, aws_sdk_iam);
+plain_client!("sts", sts, aws_sdk_sts);
+plain_client!("ec2", ec2, aws_sdk_ec2);
+plain_client!("sns", sns, aws_sdk_sns);
+plain_client!("athena", athena, aws_sdk_athena);
+
+/// Error codes that mean "try again later", across services.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServiceException",
+    "InternalServerError",
+    "ConcurrentModificationException",
+    "OperationTimeoutException",
+    "ResourceNumberLimitExceededException",
+];
+
+/// Error codes that mean the request itself is wrong.
+const INVALID_INPUT_CODES: &[&str] = &[
+    "InvalidInputException",
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterException",
+    "InvalidRequestException",
+    "MalformedPolicyDocument",
+];
+
+/// Whether an AWS error code is transient.
+pub fn is_transient_code(code: &str) -> bool {
+    TRANSIENT_CODES.contains(&code)
+}
+
+/// The service's error code of an SDK error, if the service answered.
+pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// Turn an SDK error into a lakeops error, naming the call. Transport faults
+/// and throttling are retryable; a rejected request is invalid input; the rest
+/// is terminal.
+pub fn aws_error<E, R>(call: impl fmt::Display, error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Error::retryable(format!("{call}: {}", describe(&error)))
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown");
+            let message = service.err().message().unwrap_or_default();
+            let text = format!("{call}: {code}: {message}");
+            if is_transient_code(code) {
+                Error::retryable(text)
+            } else if INVALID_INPUT_CODES.contains(&code) {
+                Error::invalid_input(text)
+            } else {
+                Error::terminal(text)
+            }
+        }
+        _ => Error::terminal(format!("{call}: {}", describe(&error))),
+    }
+}
+
+fn describe<E: std::error::Error + 'static, R: fmt::Debug>(error: &SdkError<E, R>) -> String {
+    // DisplayErrorContext walks the source chain; the SDK never puts
+    // credentials into error messages.
+    aws_smithy_types::error::display::DisplayErrorContext(error).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_endpoint_overrides() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        assert!(endpoint_override_in(names(&["PATH", "AWS_ENDPOINT_URL"])));
+        assert!(endpoint_override_in(names(&["AWS_ENDPOINT_URL_S3"])));
+        assert!(!endpoint_override_in(names(&["AWS_REGION", "HOME"])));
+    }
+
+    #[test]
+    fn classifies_codes() {
+        assert!(is_transient_code("ThrottlingException"));
+        assert!(is_transient_code("ConcurrentModificationException"));
+        assert!(!is_transient_code("AccessDeniedException"));
+    }
+}

@@ -1,0 +1,144 @@
+//! Collects every problem of an input at once, each under the path of its field,
+//! so a user fixes a spec in one round instead of one error per run.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    items: Vec<(String, String)>,
+}
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record that the field at `path` (e.g. `workspace.subnets[1]`) is wrong.
+    pub fn add(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+        self.items.push((path.into(), problem.into()));
+    }
+
+    /// Record a problem when `ok` is false.
+    pub fn check(&mut self, ok: bool, path: impl Into<String>, problem: impl Into<String>) {
+        if !ok {
+            self.add(path, problem);
+        }
+    }
+
+    /// Require a non-blank string.
+    pub fn require(&mut self, value: &str, path: impl Into<String>) {
+        if value.trim().is_empty() {
+            self.add(path, "is required");
+        }
+    }
+
+    /// Merge the problems of a nested value, prefixing their paths.
+    pub fn extend_under(&mut self, prefix: &str, other: Problems) {
+        for (path, problem) in other.items {
+            let path = if path.is_empty() {
+                prefix.to_string()
+            } else if path.starts_with('[') {
+                format!("{prefix}{path}")
+            } else {
+                format!("{prefix}.{path}")
+            };
+            self.items.push((path, problem));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.items.iter().map(|(p, m)| (p.as_str(), m.as_str()))
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn into_result(self) -> Result<(), Problems> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} invalid field(s): ", self.items.len())?;
+        for (i, (path, problem)) in self.items.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{path}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// True for an ARN of the given service (`arn:aws:iam::123456789012:role/x`).
+pub fn is_arn(value: &str, service: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && !parts[5].is_empty()
+}
+
+/// True for a valid S3 bucket name (3–63 chars, lowercase, digits, dots, hyphens).
+pub fn is_bucket_name(value: &str) -> bool {
+    let len_ok = (3..=63).contains(&value.len());
+    let chars_ok = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ends_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    len_ok && chars_ok && ends_ok && !value.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_problem_with_its_path() {
+        let mut problems = Problems::new();
+        problems.require("", "account_id");
+        let mut nested = Problems::new();
+        nested.add("name", "is required");
+        nested.add("[2]", "is not a subnet id");
+        problems.extend_under("network", nested);
+        let text = problems.to_string();
+        assert_eq!(problems.len(), 3);
+        assert!(text.contains("account_id: is required"), "{text}");
+        assert!(text.contains("network.name: is required"), "{text}");
+        assert!(text.contains("network[2]: is not a subnet id"), "{text}");
+    }
+
+    #[test]
+    fn arns_and_buckets() {
+        assert!(is_arn("arn:aws:iam::123456789012:role/etl", "iam"));
+        assert!(is_arn("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbC", "secretsmanager"));
+        assert!(!is_arn("arn:aws:iam::123456789012", "iam"));
+        assert!(!is_arn("role/etl", "iam"));
+        assert!(is_bucket_name("lakeops-dev-raw"));
+        assert!(!is_bucket_name("Lakeops"));
+        assert!(!is_bucket_name("ab"));
+        assert!(!is_bucket_name("-abc"));
+        assert!(!is_bucket_name("a..b"));
+    }
+}

@@ -1,0 +1,205 @@
+//! Test harness: starts real servers on free ports for one test and stops them
+//! when the test ends. No mock objects: moto in server mode for AWS, the
+//! Databricks emulator for Databricks, and the local stack for the whole path.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The project virtualenv: `$LAKEOPS_VENV`, or `.venv` in the repository.
+pub fn venv() -> PathBuf {
+    std::env::var_os("LAKEOPS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"))
+}
+
+/// Cargo's target directory, as the build that runs the tests uses it.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A port that is free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process in its own process group, killed with its children on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    name: &'static str,
+}
+
+impl Server {
+    fn spawn(name: &'static str, command: &mut Command) -> Child {
+        unsafe {
+            command.pre_exec(|| {
+                // Own process group, so drop kills the whole tree; and die with
+                // the test thread that started us if the test is killed.
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e} (run the README's setup first)"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as i32;
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        eprintln!("{} had to be killed", self.name);
+    }
+}
+
+fn wait_until_answers(url: &str, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if probe::http_answers(url) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not answer at {url} within {timeout:?}");
+}
+
+mod probe {
+    /// A readiness probe: open a TCP connection and send a
+    /// minimal HTTP GET; any HTTP status line means the server is up.
+    pub fn http_answers(url: &str) -> bool {
+        use std::io::{Read, Write};
+        let Some(rest) = url.strip_prefix("http://") else { return false };
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        if stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .is_err()
+        {
+            return false;
+        }
+        let mut buf = [0u8; 12];
+        matches!(stream.read(&mut buf), Ok(n) if n >= 9 && buf.starts_with(b"HTTP/"))
+    }
+}
+
+/// moto in server mode, alone, for tests of one function's AWS side.
+pub struct Moto {
+    pub server: Server,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = free_port();
+        let bin = venv().join("bin").join("moto_server");
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("lakeops-moto-{port}.log"))).unwrap();
+        let child = Server::spawn(
+            "moto",
+            Command::new(bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_PORT", port.to_string())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let server = Server { child, url: url.clone(), name: "moto" };
+        wait_until_answers(&format!("{url}/moto-api/"), "moto", Duration::from_secs(30));
+        Moto { server }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+
+    /// An SDK config aimed at this moto.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        lakeops_shared::aws::sdk_config_for_emulator(self.url()).await
+    }
+}
+
+static EMULATOR_BUILT: OnceLock<PathBuf> = OnceLock::new();
+
+/// The Databricks emulator binary, built once per test run.
+pub fn emulator_binary() -> PathBuf {
+    EMULATOR_BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "databricks-emulator", "--bin", "databricks-emulator"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo build of the emulator");
+            assert!(status.success(), "building databricks-emulator failed");
+            target_dir().join("debug").join("databricks-emulator")
+        })
+        .clone()
+}
+
+/// The Databricks emulator on a free port.
+pub struct DatabricksEmulator {
+    pub server: Server,
+}
+
+impl DatabricksEmulator {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Start with extra flags, e.g. `["--provisioning-seconds", "0"]`.
+    pub fn start_with(args: &[&str]) -> Self {
+        let mut child = Server::spawn(
+            "databricks-emulator",
+            Command::new(emulator_binary())
+                .args(["--port", "0"])
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        let stdout = child.stdout.take().unwrap();
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {first}"))
+            .trim_end_matches('/')
+            .to_string();
+        DatabricksEmulator {
+            server: Server { child, url, name: "databricks-emulator" },
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+}
