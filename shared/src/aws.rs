@@ -29,8 +29,12 @@ pub async fn load_sdk_config() -> SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(5));
     if endpoint_override_set() {
         loader = loader
-            .request_checksum_calculation(aws_types::sdk_config::RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(aws_types::sdk_config::ResponseChecksumValidation::WhenRequired);
+            .request_checksum_calculation(
+                aws_types::sdk_config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_types::sdk_config::ResponseChecksumValidation::WhenRequired,
+            );
     }
     loader.load().await
 }
@@ -41,12 +45,20 @@ pub async fn sdk_config_for_emulator(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_types::credentials::Credentials::new(
-            "testing", "testing", None, None, "lakeops-emulator",
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "lakeops-emulator",
         ))
         .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .request_checksum_calculation(aws_types::sdk_config::RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(aws_types::sdk_config::ResponseChecksumValidation::WhenRequired)
+        .request_checksum_calculation(
+            aws_types::sdk_config::RequestChecksumCalculation::WhenRequired,
+        )
+        .response_checksum_validation(
+            aws_types::sdk_config::ResponseChecksumValidation::WhenRequired,
+        )
         .load()
         .await
 }
@@ -163,7 +175,12 @@ mod tests {
 
     #[test]
     fn detects_endpoint_overrides() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        let names = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
         assert!(endpoint_override_in(names(&["PATH", "AWS_ENDPOINT_URL"])));
         assert!(endpoint_override_in(names(&["AWS_ENDPOINT_URL_S3"])));
         assert!(!endpoint_override_in(names(&["AWS_REGION", "HOME"])));

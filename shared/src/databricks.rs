@@ -80,7 +80,10 @@ pub enum Credentials {
     Pat(Secret),
     /// OAuth machine-to-machine: a service principal's client id and secret,
     /// exchanged for short-lived access tokens.
-    OAuthM2M { client_id: String, client_secret: Secret },
+    OAuthM2M {
+        client_id: String,
+        client_secret: Secret,
+    },
 }
 
 /// A failed call, as Databricks described it.
@@ -120,7 +123,12 @@ impl DatabricksError {
 
     /// Parse an error response body: JSON `{error_code, message}` (SCIM uses
     /// `{detail, status}`), or any other text, kept short.
-    pub fn from_response(status: u16, body: &str, request: String, retry_after: Option<Duration>) -> Self {
+    pub fn from_response(
+        status: u16,
+        body: &str,
+        request: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
         #[derive(Deserialize)]
         struct Body {
             // A string usually, a number for some auth errors (401, 403).
@@ -301,7 +309,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn advise(error: &DatabricksError) -> RetryAdvice {
@@ -337,19 +348,35 @@ impl DatabricksClient {
         self.call::<(), T>(Method::GET, path, &[], None).await
     }
 
-    pub async fn get_query<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, DatabricksError> {
+    pub async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, DatabricksError> {
         self.call::<(), T>(Method::GET, path, query, None).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, DatabricksError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, DatabricksError> {
         self.call(Method::POST, path, &[], Some(body)).await
     }
 
-    pub async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, DatabricksError> {
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, DatabricksError> {
         self.call(Method::PUT, path, &[], Some(body)).await
     }
 
-    pub async fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, DatabricksError> {
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, DatabricksError> {
         self.call(Method::PATCH, path, &[], Some(body)).await
     }
 
@@ -360,7 +387,10 @@ impl DatabricksClient {
     }
 
     /// Like [`get`](Self::get), but a 404 is `Ok(None)`.
-    pub async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, DatabricksError> {
+    pub async fn get_optional<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, DatabricksError> {
         match self.get(path).await {
             Ok(value) => Ok(Some(value)),
             Err(error) if error.is_not_found() => Ok(None),
@@ -380,7 +410,10 @@ impl DatabricksClient {
         let request = format!("{method} {path}");
         let policy = self.connector.settings.retry;
         let value: serde_json::Value = policy
-            .run(|_| self.attempt(method.clone(), path, query, body, &request), advise)
+            .run(
+                |_| self.attempt(method.clone(), path, query, body, &request),
+                advise,
+            )
             .await?;
         serde_json::from_value(value).map_err(|e| DatabricksError {
             status: 200,
@@ -411,17 +444,28 @@ impl DatabricksClient {
         if let Some(body) = body {
             builder = builder.json(body);
         }
-        let response = builder.send().await.map_err(|e| transport_error(request, &e))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(request, &e))?;
         let status = response.status();
         let after = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(request, &e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(request, &e))?;
         if status == StatusCode::UNAUTHORIZED {
             // A revoked or expired cached token: forget it so the next attempt
             // (Step Functions' retry) exchanges a fresh one.
             self.forget_token().await;
         }
         if !status.is_success() {
-            return Err(DatabricksError::from_response(status.as_u16(), &text, request.to_string(), after));
+            return Err(DatabricksError::from_response(
+                status.as_u16(),
+                &text,
+                request.to_string(),
+                after,
+            ));
         }
         if text.trim().is_empty() {
             return Ok(serde_json::Value::Object(Default::default()));
@@ -437,7 +481,9 @@ impl DatabricksClient {
 
     fn cache_key(&self) -> Option<(String, String)> {
         match &self.credentials {
-            Credentials::OAuthM2M { client_id, .. } => Some((self.token_url.clone(), client_id.clone())),
+            Credentials::OAuthM2M { client_id, .. } => {
+                Some((self.token_url.clone(), client_id.clone()))
+            }
             Credentials::Pat(_) => None,
         }
     }
@@ -477,9 +523,17 @@ impl DatabricksClient {
             .map_err(|e| transport_error(request, &e))?;
         let status = response.status();
         let after = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| transport_error(request, &e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(request, &e))?;
         if !status.is_success() {
-            let mut error = DatabricksError::from_response(status.as_u16(), &text, format!("OAuth token exchange for {request}"), after);
+            let mut error = DatabricksError::from_response(
+                status.as_u16(),
+                &text,
+                format!("OAuth token exchange for {request}"),
+                after,
+            );
             error.message = truncate(&error.message, 300);
             return Err(error);
         }
@@ -520,7 +574,7 @@ fn transport_error(request: &str, error: &reqwest::Error) -> DatabricksError {
         } else if error.is_connect() {
             "could not connect".to_string()
         } else {
-            format!("transport error: {}", error.without_url())
+            format!("transport error: {error}")
         },
         request: request.to_string(),
         retry_after: None,
@@ -543,22 +597,42 @@ mod tests {
         assert!(!e.is_transient());
         assert_eq!(e.to_string(), "POST /x failed with HTTP 409 RESOURCE_ALREADY_EXISTS: Credential with name x already exists");
 
-        let e = DatabricksError::from_response(400, "Failed credential validation checks: please use a valid cross account IAM role", "POST /c".into(), None);
+        let e = DatabricksError::from_response(
+            400,
+            "Failed credential validation checks: please use a valid cross account IAM role",
+            "POST /c".into(),
+            None,
+        );
         assert_eq!(e.error_code, None);
         assert!(e.message.starts_with("Failed credential validation"));
 
-        let e = DatabricksError::from_response(503, "<html>bad gateway</html>", "GET /w".into(), Some(Duration::from_secs(2)));
+        let e = DatabricksError::from_response(
+            503,
+            "<html>bad gateway</html>",
+            "GET /w".into(),
+            Some(Duration::from_secs(2)),
+        );
         assert!(e.is_transient());
         assert_eq!(advise(&e), RetryAdvice::RetryAfter(Duration::from_secs(2)));
 
-        let e = DatabricksError::from_response(404, r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"Group not found","status":"404"}"#, "GET /g".into(), None);
+        let e = DatabricksError::from_response(
+            404,
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"Group not found","status":"404"}"#,
+            "GET /g".into(),
+            None,
+        );
         assert!(e.is_not_found());
         assert_eq!(e.message, "Group not found");
     }
 
     #[test]
     fn numeric_error_codes_of_auth_errors() {
-        let e = DatabricksError::from_response(403, r#"{"error_code":403,"message":"Invalid access token."}"#, "GET /x".into(), None);
+        let e = DatabricksError::from_response(
+            403,
+            r#"{"error_code":403,"message":"Invalid access token."}"#,
+            "GET /x".into(),
+            None,
+        );
         assert_eq!(e.error_code.as_deref(), Some("403"));
         assert_eq!(e.message, "Invalid access token.");
     }
@@ -572,38 +646,66 @@ mod tests {
 
     #[test]
     fn error_kinds() {
-        let transient: Error = DatabricksError::from_response(429, "", "GET /x".into(), None).into();
+        let transient: Error =
+            DatabricksError::from_response(429, "", "GET /x".into(), None).into();
         assert!(transient.is_retryable());
-        let terminal: Error = DatabricksError::from_response(403, "{}", "GET /x".into(), None).into();
+        let terminal: Error =
+            DatabricksError::from_response(403, "{}", "GET /x".into(), None).into();
         assert_eq!(terminal.error_name(), "Lakeops.Terminal");
     }
 
     #[test]
     fn token_refresh_margin() {
-        assert_eq!(refresh_after(Duration::from_secs(3600)), Duration::from_secs(3540));
-        assert_eq!(refresh_after(Duration::from_secs(60)), Duration::from_secs(30));
+        assert_eq!(
+            refresh_after(Duration::from_secs(3600)),
+            Duration::from_secs(3540)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(60)),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
     fn workspace_urls_follow_the_template() {
         let mut env = Env::from_map(
-            [("DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(), "http://127.0.0.1:8900/ws/{deployment_name}/".to_string())]
-                .into_iter()
-                .collect(),
+            [(
+                "DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(),
+                "http://127.0.0.1:8900/ws/{deployment_name}/".to_string(),
+            )]
+            .into_iter()
+            .collect(),
         );
         let settings = DatabricksSettings::read(&mut env);
         env.finish().unwrap();
-        assert_eq!(settings.workspace_url("dev-1"), "http://127.0.0.1:8900/ws/dev-1");
+        assert_eq!(
+            settings.workspace_url("dev-1"),
+            "http://127.0.0.1:8900/ws/dev-1"
+        );
         assert_eq!(settings.account_host, DEFAULT_ACCOUNT_HOST);
 
-        let mut env = Env::from_map([("DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(), "https://x".to_string())].into_iter().collect());
+        let mut env = Env::from_map(
+            [(
+                "DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(),
+                "https://x".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        );
         DatabricksSettings::read(&mut env);
-        assert!(env.finish().unwrap_err().to_string().contains("{deployment_name}"));
+        assert!(env
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("{deployment_name}"));
     }
 
     #[test]
     fn debug_of_a_client_redacts_credentials() {
-        let connector = DatabricksConnector::new(DatabricksSettings::read(&mut Env::from_map(Default::default()))).unwrap();
+        let connector = DatabricksConnector::new(DatabricksSettings::read(&mut Env::from_map(
+            Default::default(),
+        )))
+        .unwrap();
         let client = connector.account(
             "acc",
             Credentials::OAuthM2M {

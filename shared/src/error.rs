@@ -123,12 +123,16 @@ mod tests {
     fn names_are_stable() {
         assert_eq!(Error::retryable("x").error_name(), "Lakeops.Retryable");
         assert_eq!(Error::terminal("x").error_name(), "Lakeops.Terminal");
-        assert_eq!(Error::invalid_input("x").error_name(), "Lakeops.InvalidInput");
+        assert_eq!(
+            Error::invalid_input("x").error_name(),
+            "Lakeops.InvalidInput"
+        );
     }
 
     #[test]
     fn diagnostic_carries_the_name() {
-        let diagnostic: lambda_runtime::Diagnostic = Error::terminal("boom").context("stage workspace").into();
+        let diagnostic: lambda_runtime::Diagnostic =
+            Error::terminal("boom").context("stage workspace").into();
         assert_eq!(diagnostic.error_type, "Lakeops.Terminal");
         assert_eq!(diagnostic.error_message, "stage workspace: boom");
     }

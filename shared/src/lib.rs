@@ -17,7 +17,9 @@ pub use secret::Secret;
 
 /// Finish a function's init: on failure, log one clear message (every
 /// missing setting at once) and exit, instead of panicking with a backtrace.
-pub async fn init_or_exit<S, E: std::fmt::Display>(init: impl std::future::Future<Output = Result<S, E>>) -> S {
+pub async fn init_or_exit<S, E: std::fmt::Display>(
+    init: impl std::future::Future<Output = Result<S, E>>,
+) -> S {
     match init.await {
         Ok(state) => state,
         Err(error) => {

@@ -7,7 +7,8 @@
 
 use rand::Rng;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -79,7 +80,11 @@ impl RetryPolicy {
 
     /// Run `op` until it succeeds, `advise` says stop, or the attempts or the
     /// budget run out; the last error is returned then.
-    pub async fn run<T, E, F, Fut>(&self, mut op: F, advise: impl Fn(&E) -> RetryAdvice) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        advise: impl Fn(&E) -> RetryAdvice,
+    ) -> Result<T, E>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -100,7 +105,11 @@ impl RetryPolicy {
             if started.elapsed() + delay > self.budget {
                 return Err(error);
             }
-            tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "retrying after a transient fault");
+            tracing::debug!(
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retrying after a transient fault"
+            );
             tokio::time::sleep(delay).await;
         }
     }
@@ -150,7 +159,13 @@ mod tests {
             .run(
                 |attempt| {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    async move { if attempt < 3 { Err("throttled") } else { Ok(attempt) } }
+                    async move {
+                        if attempt < 3 {
+                            Err("throttled")
+                        } else {
+                            Ok(attempt)
+                        }
+                    }
                 },
                 |_| RetryAdvice::Retry,
             )

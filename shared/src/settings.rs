@@ -29,10 +29,13 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
+/// Where variable values come from.
+type Source = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Reads variables from a source (the process environment, or a map in tests)
 /// and remembers every problem.
 pub struct Env {
-    source: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    source: Source,
     problems: Vec<(String, String)>,
 }
 
@@ -67,7 +70,8 @@ impl Env {
     {
         match self.raw(name) {
             None => {
-                self.problems.push((name.to_string(), "is missing".to_string()));
+                self.problems
+                    .push((name.to_string(), "is missing".to_string()));
                 T::default()
             }
             Some(value) => self.parse(name, &value).unwrap_or_default(),

@@ -9,7 +9,16 @@ use serde_json::{json, Map, Value};
 use tracing_subscriber::EnvFilter;
 
 /// Libraries whose debug output is noise in a function's logs.
-const QUIET_TARGETS: &[&str] = &["aws_smithy_runtime", "aws_smithy_http_client", "aws_config", "hyper", "hyper_util", "h2", "rustls", "reqwest"];
+const QUIET_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "reqwest",
+];
 
 /// Build the filter directive from Lambda's level name (`FATAL` counts as `ERROR`).
 pub fn filter_directive(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
@@ -168,7 +177,10 @@ mod tests {
     fn lambda_level_wins_and_fatal_is_error() {
         assert!(filter_directive(Some("DEBUG"), Some("trace")).starts_with("debug,"));
         assert!(filter_directive(Some("FATAL"), None).starts_with("error,"));
-        assert_eq!(filter_directive(None, Some("catalog_ingest=trace")), "catalog_ingest=trace");
+        assert_eq!(
+            filter_directive(None, Some("catalog_ingest=trace")),
+            "catalog_ingest=trace"
+        );
         assert!(filter_directive(None, None).starts_with("info,"));
         assert!(filter_directive(Some("bogus"), None).starts_with("info,"));
         assert!(json_format(Some("JSON")));
@@ -188,7 +200,10 @@ mod tests {
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "lakeops");
         assert_eq!(cw["Dimensions"][0], json!(["Function", "Environment"]));
-        assert_eq!(cw["Metrics"][0], json!({"Name": "GatewaysAsleep", "Unit": "Count"}));
+        assert_eq!(
+            cw["Metrics"][0],
+            json!({"Name": "GatewaysAsleep", "Unit": "Count"})
+        );
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
     }
 }

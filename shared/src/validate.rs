@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn arns_and_buckets() {
         assert!(is_arn("arn:aws:iam::123456789012:role/etl", "iam"));
-        assert!(is_arn("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbC", "secretsmanager"));
+        assert!(is_arn(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbC",
+            "secretsmanager"
+        ));
         assert!(!is_arn("arn:aws:iam::123456789012", "iam"));
         assert!(!is_arn("role/etl", "iam"));
         assert!(is_bucket_name("lakeops-dev-raw"));
