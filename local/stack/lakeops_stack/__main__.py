@@ -1,0 +1,5 @@
+import sys
+
+from lakeops_stack.cli import main
+
+sys.exit(main())
