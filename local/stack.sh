@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
     exit 1
 fi
 export LAKEOPS_VENV="$venv"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakeops/target}"
 export PATH="$venv/bin:$HOME/.cargo/bin:$PATH"
 export PYTHONPATH="$here/stack${PYTHONPATH:+:$PYTHONPATH}"
 exec "$venv/bin/python" -m lakeops_stack "$@"

@@ -203,3 +203,99 @@ impl DatabricksEmulator {
         &self.server.url
     }
 }
+
+/// The whole local stack (moto, cargo lambda watch with the real functions,
+/// the Databricks emulator, template.yaml deployed) on free ports, for one
+/// test. Stopped on drop; the stack also stops itself if the test process dies.
+pub struct LocalStack {
+    state_dir: PathBuf,
+    pub aws_url: String,
+    pub lambda_url: String,
+    pub databricks_url: String,
+    /// `local/stack.sh outputs`: physical names by logical id, stack outputs, ...
+    pub outputs: serde_json::Value,
+}
+
+fn stack_command(args: &[&str]) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .arg(repo_root().join("local").join("stack.sh"))
+        .args(args)
+        .env("LAKEOPS_VENV", venv())
+        .env("CARGO_TARGET_DIR", target_dir());
+    command
+}
+
+impl LocalStack {
+    pub fn start() -> Self {
+        let (aws, lambda, databricks) = (free_port(), free_port(), free_port());
+        let state_dir = std::env::temp_dir().join(format!("lakeops-stack-{aws}"));
+        let state = state_dir.to_str().unwrap().to_string();
+        let output = stack_command(&[
+            "up",
+            "--aws-port",
+            &aws.to_string(),
+            "--lambda-port",
+            &lambda.to_string(),
+            "--databricks-port",
+            &databricks.to_string(),
+            "--state-dir",
+            &state,
+            "--parent-pid",
+            &std::process::id().to_string(),
+        ])
+        .output()
+        .expect("local/stack.sh up");
+        if !output.status.success() {
+            let _ = stack_command(&["down", "--state-dir", &state]).status();
+            panic!(
+                "local stack did not start:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let outputs = stack_command(&["outputs", "--state-dir", &state]).output().expect("local/stack.sh outputs");
+        let outputs: serde_json::Value = serde_json::from_slice(&outputs.stdout).expect("outputs JSON");
+        LocalStack {
+            state_dir,
+            aws_url: format!("http://127.0.0.1:{aws}"),
+            lambda_url: format!("http://127.0.0.1:{lambda}"),
+            databricks_url: format!("http://127.0.0.1:{databricks}"),
+            outputs,
+        }
+    }
+
+    /// The physical name (or id) of a template resource, by logical id.
+    pub fn resource(&self, logical_id: &str) -> String {
+        self.outputs["resources"][logical_id]
+            .as_str()
+            .unwrap_or_else(|| panic!("no resource {logical_id} in the deployed stack"))
+            .to_string()
+    }
+
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        lakeops_shared::aws::sdk_config_for_emulator(&self.aws_url).await
+    }
+
+    /// Run `local/stack.sh fire-schedule NAME` and return its output.
+    pub fn fire_schedule(&self, name: &str) -> String {
+        let output = stack_command(&["fire-schedule", name, "--state-dir", self.state_dir.to_str().unwrap()])
+            .output()
+            .expect("fire-schedule");
+        assert!(output.status.success(), "fire-schedule {name}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The function logs the stack collected (cargo lambda watch's output).
+    pub fn lambda_logs(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("logs").join("lambda.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let _ = stack_command(&["down", "--state-dir", self.state_dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .status();
+    }
+}

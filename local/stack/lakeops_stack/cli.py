@@ -80,7 +80,7 @@ def health(settings: StackSettings) -> dict[str, bool]:
 
 def cargo_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("CARGO_TARGET_DIR", "/work/target")
+    env.setdefault("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/lakeops/target"))
     cargo_bin = Path.home() / ".cargo" / "bin"
     if cargo_bin.is_dir() and str(cargo_bin) not in env.get("PATH", ""):
         env["PATH"] = f"{cargo_bin}:{env.get('PATH', '')}"

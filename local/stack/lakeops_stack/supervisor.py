@@ -86,7 +86,7 @@ def child_commands(settings: StackSettings, state: StateDir) -> dict[str, tuple[
         {
             f"CARGO_TARGET_{triple}_RUNNER": str(RUNNER),
             "LAKEOPS_STACK_FUNCTIONS_DIR": str(state.functions),
-            "CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR", "/work/target"),
+            "CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/lakeops/target")),
         },
         str(manifest.parent),
     )
