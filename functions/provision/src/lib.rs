@@ -1,0 +1,38 @@
+//! `provision`: builds a Databricks on AWS platform from one JSON spec, one
+//! idempotent stage per invocation. Step Functions runs the stages in order,
+//! waits between them and retries transient faults (statemachines/provision.asl.json).
+
+pub mod asl;
+pub mod aws;
+pub mod event;
+pub mod handler;
+pub mod names;
+pub mod plan;
+pub mod resources;
+pub mod runner;
+pub mod spec;
+pub mod stages;
+
+pub use handler::handle;
+pub use runner::Platform;
+
+use lakeops_shared::databricks::{DatabricksConnector, DatabricksSettings};
+use lakeops_shared::settings::{Env, SettingsError};
+
+/// Build the shared clients from the environment: `DATABRICKS_*` (see
+/// `DatabricksSettings`), `PAT_ROTATION_FUNCTION_ARN` (optional), and the AWS SDK's own.
+pub async fn platform_from_env(
+    sdk: &aws_config::SdkConfig,
+    mut env: Env,
+) -> Result<Platform, String> {
+    let databricks = DatabricksSettings::read(&mut env);
+    let pat_rotation_function_arn: Option<String> = env.optional("PAT_ROTATION_FUNCTION_ARN");
+    env.finish().map_err(|e: SettingsError| e.to_string())?;
+    Ok(Platform {
+        databricks: DatabricksConnector::new(databricks).map_err(|e| e.to_string())?,
+        secrets: lakeops_shared::aws::secretsmanager(sdk),
+        s3: lakeops_shared::aws::s3(sdk),
+        sdk: sdk.clone(),
+        pat_rotation_function_arn,
+    })
+}
