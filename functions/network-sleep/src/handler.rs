@@ -1,0 +1,779 @@
+//! The three actions, over the network, the record store and the workspaces.
+
+use crate::clock;
+use crate::config::Settings;
+use crate::event::{Action, GatewayReport, Outcome, Report, Request};
+use crate::model::{slot_of, Connectivity, Gateway, GatewayState, RESTORES_TAG, SLOT_TAG};
+use crate::network::Network;
+use crate::plan::{route_actions, sleep_targets, wake_step, RouteAction, WakeStep};
+use crate::record::{record_for_sleep, Phase, RestoreRecord};
+use crate::savings;
+use crate::store::RecordStore;
+use crate::workspaces::{assess, WorkspaceApi};
+use lakeops_shared::telemetry::{Metrics, Unit};
+use lakeops_shared::Error;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+pub const FUNCTION_NAME: &str = "network-sleep";
+
+pub struct NetworkSleep<N, S, W> {
+    pub settings: Settings,
+    pub network: N,
+    pub store: S,
+    pub workspaces: W,
+}
+
+/// The Databricks verdict before a sleep.
+struct Verdict {
+    blockers: Vec<String>,
+    idle: Vec<(usize, String)>,
+}
+
+impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
+    /// The Lambda entry point: parse, act, report, emit metrics.
+    pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, Error> {
+        let request = Request::parse(event)?;
+        let report = match request.action {
+            Action::Sleep => self.sleep(&request).await?,
+            Action::Wake => self.wake().await?,
+            Action::Status => self.status().await?,
+        };
+        self.metrics(&report).emit();
+        tracing::info!(action = ?report.action, outcome = ?report.outcome, asleep = report.gateways_asleep, awake = report.gateways_awake, "done");
+        serde_json::to_value(&report)
+            .map_err(|e| Error::terminal(format!("encoding the report: {e}")))
+    }
+
+    fn metrics(&self, report: &Report) -> Metrics {
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        if let Some(environment) = &self.settings.environment {
+            metrics = metrics.dimension("Environment", environment);
+        }
+        metrics.put("GatewaysAsleep", report.gateways_asleep as f64, Unit::Count);
+        metrics.put("GatewaysAwake", report.gateways_awake as f64, Unit::Count);
+        metrics.put(
+            "HoursSavedThisMonth",
+            report.savings_this_month.hours,
+            Unit::None,
+        );
+        metrics.put(
+            "DollarsSavedThisMonth",
+            report.savings_this_month.dollars,
+            Unit::None,
+        );
+        let failures = report.gateways.iter().filter(|g| g.is_failure()).count();
+        metrics.put("GatewayFailures", failures as f64, Unit::Count);
+        if report.outcome == Outcome::Refused {
+            metrics.put("SleepRefused", 1.0, Unit::Count);
+        }
+        metrics.property("action", serde_json::json!(report.action));
+        metrics.property("outcome", serde_json::json!(report.outcome));
+        metrics
+    }
+
+    fn report(
+        &self,
+        action: Action,
+        outcome: Outcome,
+        records: &[RestoreRecord],
+        gateways: &[Gateway],
+        now: i64,
+    ) -> Report {
+        let scope = &self.settings.scope;
+        Report {
+            action,
+            outcome,
+            vpc_id: scope.vpc_id.clone(),
+            schedule: scope.schedule.clone(),
+            refused_because: Vec::new(),
+            forced_past: Vec::new(),
+            terminated_clusters: Vec::new(),
+            warnings: Vec::new(),
+            gateways: Vec::new(),
+            skipped: Vec::new(),
+            gateways_asleep: records.iter().filter(|r| r.phase == Phase::Asleep).count(),
+            gateways_awake: gateways
+                .iter()
+                .filter(|g| scope.manages(g) && g.state.is_live())
+                .count(),
+            savings_this_month: savings::this_month(records, now, self.settings.prices),
+        }
+    }
+
+    async fn check_workspaces(&self) -> Verdict {
+        let now_ms = clock::now_epoch_ms();
+        let mut verdict = Verdict {
+            blockers: Vec::new(),
+            idle: Vec::new(),
+        };
+        for (i, workspace) in self.settings.workspaces.iter().enumerate() {
+            match self.workspaces.inspect(workspace).await {
+                Ok((clusters, runs)) => {
+                    let assessment = assess(
+                        &workspace.name,
+                        &clusters,
+                        &runs,
+                        now_ms,
+                        self.settings.idle_minutes,
+                    );
+                    verdict.blockers.extend(assessment.blockers);
+                    verdict
+                        .idle
+                        .extend(assessment.idle_clusters.into_iter().map(|c| (i, c)));
+                }
+                Err(error) => verdict.blockers.push(format!(
+                    "workspace {} could not be checked: {error}",
+                    workspace.name
+                )),
+            }
+        }
+        verdict
+    }
+
+    pub async fn sleep(&self, request: &Request) -> Result<Report, Error> {
+        let scope = &self.settings.scope;
+        let verdict = self.check_workspaces().await;
+        if !verdict.blockers.is_empty() && !request.force {
+            let now = clock::now_epoch();
+            let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
+            let gateways = self.network.gateways(&scope.vpc_id).await?;
+            let mut report = self.report(Action::Sleep, Outcome::Refused, &records, &gateways, now);
+            report.refused_because = verdict.blockers;
+            tracing::warn!(reasons = ?report.refused_because, "sleep refused: work is running");
+            return Ok(report);
+        }
+        let mut terminated = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, cluster_id) in &verdict.idle {
+            let workspace = &self.settings.workspaces[*i];
+            match self.workspaces.terminate(workspace, cluster_id).await {
+                Ok(()) => terminated.push(format!("{}/{cluster_id}", workspace.name)),
+                Err(error) => warnings.push(format!(
+                    "terminating idle cluster {cluster_id} in {}: {error}",
+                    workspace.name
+                )),
+            }
+        }
+
+        let gateways = self.network.gateways(&scope.vpc_id).await?;
+        let (targets, skipped) = sleep_targets(scope, &gateways);
+        let mut records: BTreeMap<String, RestoreRecord> = self
+            .store
+            .list(&scope.vpc_id, &scope.schedule)
+            .await?
+            .into_iter()
+            .map(|r| (r.slot.clone(), r))
+            .collect();
+        let tables = if targets.is_empty() {
+            Vec::new()
+        } else {
+            self.network.route_tables(&scope.vpc_id).await?
+        };
+        let mut reports = Vec::new();
+        let mut deleted = Vec::new();
+        for gateway in targets {
+            let now = clock::now_epoch();
+            let slot = slot_of(gateway);
+            let record = record_for_sleep(
+                &scope.vpc_id,
+                &scope.schedule,
+                &slot,
+                gateway,
+                &tables,
+                records.get(&slot),
+                now,
+            );
+            // Recorded before anything is deleted: a crash from here on leaves
+            // a record that a wake restores from.
+            self.store
+                .put(&record)
+                .await
+                .map_err(|e| e.context(format!("recording {} before deleting it", gateway.id)))?;
+            let mut report = GatewayReport::new(&slot, "deleted");
+            report.gateway_id = Some(gateway.id.clone());
+            report.allocation_id = gateway.allocation_id.clone();
+            report.routes_recorded = record.routes.iter().cloned().collect();
+            match self.network.delete_gateway(&gateway.id).await {
+                Ok(()) => {
+                    tracing::info!(gateway = %gateway.id, slot = %slot, routes = record.routes.len(), "gateway deleted");
+                    deleted.push(gateway.id.clone());
+                }
+                Err(error) => {
+                    report.result = "failed".into();
+                    report.reason = Some(error.to_string());
+                }
+            }
+            records.insert(slot, record);
+            reports.push(report);
+        }
+
+        if request.release_eips.unwrap_or(self.settings.release_eips) {
+            self.release_eips(&mut records, &mut warnings).await?;
+        }
+
+        let now = clock::now_epoch();
+        let records: Vec<RestoreRecord> = records.into_values().collect();
+        let gateways = self.network.gateways(&scope.vpc_id).await?;
+        let outcome = if reports.iter().any(GatewayReport::is_failure) {
+            Outcome::Partial
+        } else if reports.is_empty() {
+            Outcome::NothingToDo
+        } else {
+            Outcome::Slept
+        };
+        let mut report = self.report(Action::Sleep, outcome, &records, &gateways, now);
+        if request.force {
+            report.forced_past = verdict.blockers;
+        }
+        report.terminated_clusters = terminated;
+        report.warnings = warnings;
+        report.gateways = reports;
+        report.skipped = skipped;
+        Ok(report)
+    }
+
+    /// Release the EIPs of sleeping slots once their gateways are deleted
+    /// (an EIP cannot be released while a deleting gateway still holds it).
+    async fn release_eips(
+        &self,
+        records: &mut BTreeMap<String, RestoreRecord>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let waiting_for: Vec<String> = records
+            .values()
+            .filter(|r| {
+                r.phase == Phase::Asleep && !r.eip_released && r.gateway.allocation_id.is_some()
+            })
+            .map(|r| r.asleep_gateway_id.clone())
+            .collect();
+        if waiting_for.is_empty() {
+            return Ok(());
+        }
+        let gateways = self
+            .wait_for(&waiting_for, |s| {
+                !matches!(
+                    s,
+                    GatewayState::Deleting | GatewayState::Pending | GatewayState::Available
+                )
+            })
+            .await?;
+        for record in records
+            .values_mut()
+            .filter(|r| r.phase == Phase::Asleep && !r.eip_released)
+        {
+            let Some(allocation_id) = record.gateway.allocation_id.clone() else {
+                continue;
+            };
+            let state = gateways
+                .iter()
+                .find(|g| g.id == record.asleep_gateway_id)
+                .map(|g| g.state);
+            if state.is_some_and(|s| s != GatewayState::Deleted) {
+                warnings.push(format!(
+                    "EIP {allocation_id} kept: {} is not deleted yet; the next sleep releases it",
+                    record.asleep_gateway_id
+                ));
+                continue;
+            }
+            if let Some(address) = self.network.address(&allocation_id).await? {
+                if let (Some(association), Some(eni)) =
+                    (&address.association_id, &address.network_interface_id)
+                {
+                    if Some(eni) != record.asleep_network_interface_id.as_ref() {
+                        warnings.push(format!("EIP {allocation_id} kept: it is associated with {eni}, not the sleeping gateway"));
+                        continue;
+                    }
+                    self.network.disassociate_address(association).await?;
+                }
+                self.network.release_address(&allocation_id).await?;
+            }
+            record.eip_released = true;
+            if let Some(open) = record.sleeps.iter_mut().rev().find(|i| i.to.is_none()) {
+                open.eip_released = true;
+            }
+            self.store.put(record).await?;
+            tracing::info!(allocation = %allocation_id, slot = %record.slot, "EIP released");
+        }
+        Ok(())
+    }
+
+    /// Poll the gateways until `done` holds for each or the wait runs out.
+    async fn wait_for(
+        &self,
+        ids: &[String],
+        done: impl Fn(GatewayState) -> bool,
+    ) -> Result<Vec<Gateway>, Error> {
+        let started = Instant::now();
+        loop {
+            let gateways: Vec<Gateway> = self
+                .network
+                .gateways(&self.settings.scope.vpc_id)
+                .await?
+                .into_iter()
+                .filter(|g| ids.contains(&g.id))
+                .collect();
+            let all_done = ids.iter().all(|id| {
+                gateways
+                    .iter()
+                    .find(|g| &g.id == id)
+                    .is_none_or(|g| done(g.state))
+            });
+            if all_done || started.elapsed() + self.settings.poll_interval > self.settings.wake_wait
+            {
+                return Ok(gateways);
+            }
+            tokio::time::sleep(self.settings.poll_interval).await;
+        }
+    }
+
+    pub async fn wake(&self) -> Result<Report, Error> {
+        let scope = &self.settings.scope;
+        let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
+        let gateways = self.network.gateways(&scope.vpc_id).await?;
+        let mut reports: Vec<GatewayReport> = Vec::new();
+        let mut retry_reasons: Vec<String> = Vec::new();
+        // Slot -> (record, gateway id) of the gateways being brought up.
+        let mut coming_up: Vec<(RestoreRecord, String)> = Vec::new();
+
+        for record in records.iter().filter(|r| r.phase == Phase::Asleep) {
+            let mut record = record.clone();
+            let mut report = GatewayReport::new(&record.slot, "created");
+            report.gateway_id = Some(record.asleep_gateway_id.clone());
+            report.allocation_id = record.gateway.allocation_id.clone();
+            let address = match (
+                &record.gateway.connectivity_type,
+                &record.gateway.allocation_id,
+                record.eip_released,
+            ) {
+                (Connectivity::Public, Some(allocation), false) => {
+                    self.network.address(allocation).await?
+                }
+                _ => None,
+            };
+            match wake_step(&record, &gateways, address.as_ref()) {
+                WakeStep::AlreadyAwake => continue,
+                WakeStep::Adopt { gateway_id } => {
+                    report.result = "adopted".into();
+                    report.new_gateway_id = Some(gateway_id.clone());
+                    coming_up.push((record, gateway_id));
+                }
+                WakeStep::Blocked { reason, retryable } => {
+                    report.result = if retryable {
+                        "pending".into()
+                    } else {
+                        "failed".into()
+                    };
+                    if retryable {
+                        retry_reasons.push(format!("{}: {reason}", record.slot));
+                    }
+                    tracing::error!(slot = %record.slot, reason = %reason, "cannot wake gateway");
+                    report.reason = Some(reason);
+                }
+                WakeStep::Create {
+                    client_token,
+                    disassociate,
+                    allocate_eip,
+                } => {
+                    let outcome = self
+                        .create(
+                            &mut record,
+                            &client_token,
+                            disassociate.as_deref(),
+                            allocate_eip,
+                        )
+                        .await;
+                    match outcome {
+                        Ok(created) => {
+                            tracing::info!(gateway = %created.id, slot = %record.slot, "gateway created");
+                            report.new_gateway_id = Some(created.id.clone());
+                            coming_up.push((record.clone(), created.id));
+                        }
+                        Err(error) => {
+                            tracing::error!(slot = %record.slot, error = %error, "gateway re-creation failed");
+                            report.result = "failed".into();
+                            if error.is_retryable() {
+                                report.result = "pending".into();
+                                retry_reasons.push(format!("{}: {error}", record.slot));
+                            }
+                            report.reason = Some(error.to_string());
+                        }
+                    }
+                    report.allocation_id = record.gateway.allocation_id.clone();
+                }
+            }
+            reports.push(report);
+        }
+
+        // One wait for all of them: NAT gateways take a minute or two.
+        let ids: Vec<String> = coming_up.iter().map(|(_, id)| id.clone()).collect();
+        let observed = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.wait_for(&ids, |s| s != GatewayState::Pending).await?
+        };
+        let tables = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.network.route_tables(&scope.vpc_id).await?
+        };
+        let mut updated: HashMap<String, RestoreRecord> = HashMap::new();
+        for (record, gateway_id) in coming_up {
+            let report = reports
+                .iter_mut()
+                .find(|r| r.slot == record.slot)
+                .expect("every gateway coming up has a report");
+            let gateway = observed.iter().find(|g| g.id == gateway_id);
+            match gateway.map(|g| g.state) {
+                Some(GatewayState::Available) => {}
+                Some(GatewayState::Pending) => {
+                    report.result = "pending".into();
+                    report.reason = Some(format!(
+                        "{gateway_id} is still pending after {:?}",
+                        self.settings.wake_wait
+                    ));
+                    retry_reasons.push(format!("{}: {gateway_id} still pending", record.slot));
+                    continue;
+                }
+                other => {
+                    let failure = gateway
+                        .and_then(|g| g.failure.clone())
+                        .unwrap_or_else(|| "no failure message".into());
+                    report.result = "failed".into();
+                    report.reason = Some(format!(
+                        "{gateway_id} is {}: {failure}",
+                        other.map(GatewayState::as_str).unwrap_or("gone")
+                    ));
+                    tracing::error!(slot = %record.slot, gateway = %gateway_id, reason = ?report.reason, "gateway did not become available");
+                    continue;
+                }
+            }
+            let actions = route_actions(&record, &gateway_id, &tables);
+            let mut route_errors = Vec::new();
+            for action in &actions {
+                let result = match action {
+                    RouteAction::Replace { route } => {
+                        self.network.replace_route(route, &gateway_id).await
+                    }
+                    RouteAction::Create { route } => {
+                        self.network.create_route(route, &gateway_id).await
+                    }
+                    RouteAction::AlreadyDone { .. } => Ok(()),
+                    RouteAction::LeftAlone { route, reason } => {
+                        tracing::warn!(table = %route.route_table_id, destination = %route.destination, reason = %reason, "route left alone");
+                        Ok(())
+                    }
+                };
+                if let Err(error) = result {
+                    route_errors.push(error);
+                }
+            }
+            report.routes = actions;
+            if route_errors.is_empty() {
+                let woken = record.woken(&gateway_id, clock::now_epoch());
+                self.store.put(&woken).await?;
+                updated.insert(woken.slot.clone(), woken);
+            } else {
+                // The record stays asleep, so a re-run re-points the rest.
+                report.result = "failed".into();
+                report.reason = Some(
+                    route_errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+                if route_errors.iter().any(Error::is_retryable) {
+                    retry_reasons.push(format!("{}: routes", record.slot));
+                }
+            }
+        }
+
+        let now = clock::now_epoch();
+        let records: Vec<RestoreRecord> = records
+            .into_iter()
+            .map(|r| updated.remove(&r.slot).unwrap_or(r))
+            .collect();
+        let gateways = self.network.gateways(&scope.vpc_id).await?;
+        let outcome = if reports.is_empty() {
+            Outcome::NothingToDo
+        } else if reports.iter().any(GatewayReport::is_failure) {
+            Outcome::Partial
+        } else {
+            Outcome::Woke
+        };
+        let report = self.report(Action::Wake, outcome, &records, &gateways, now);
+        let report = Report {
+            gateways: reports,
+            ..report
+        };
+        if !retry_reasons.is_empty() {
+            // Lambda's retry (or the operator) runs the wake again; it picks up
+            // where this one stopped.
+            tracing::warn!(report = %serde_json::to_string(&report).unwrap_or_default(), "wake incomplete");
+            self.metrics(&report).emit();
+            return Err(Error::retryable(format!(
+                "wake incomplete, run it again: {}",
+                retry_reasons.join("; ")
+            )));
+        }
+        Ok(report)
+    }
+
+    /// Free or allocate the EIP as planned, then create the gateway.
+    async fn create(
+        &self,
+        record: &mut RestoreRecord,
+        client_token: &str,
+        disassociate: Option<&str>,
+        allocate_eip: bool,
+    ) -> Result<Gateway, Error> {
+        if let Some(association) = disassociate {
+            self.network.disassociate_address(association).await?;
+        }
+        if allocate_eip {
+            // A re-run finds the EIP that an interrupted run allocated.
+            let existing = self
+                .network
+                .addresses_tagged(SLOT_TAG, &record.slot)
+                .await?;
+            let allocation_id = match existing.into_iter().find(|a| a.association_id.is_none()) {
+                Some(free) => free.allocation_id,
+                None => {
+                    let tags: BTreeMap<String, String> =
+                        [(SLOT_TAG.to_string(), record.slot.clone())]
+                            .into_iter()
+                            .collect();
+                    self.network.allocate_address(&tags).await?
+                }
+            };
+            record.gateway.allocation_id = Some(allocation_id);
+            record.eip_released = false;
+            record.updated_at = clock::now_epoch();
+            self.store.put(record).await?;
+        }
+        let mut tags = record.gateway.tags.clone();
+        tags.insert(SLOT_TAG.to_string(), record.slot.clone());
+        tags.insert(RESTORES_TAG.to_string(), record.asleep_gateway_id.clone());
+        let allocation = match record.gateway.connectivity_type {
+            Connectivity::Public => record.gateway.allocation_id.as_deref(),
+            Connectivity::Private => None,
+        };
+        self.network
+            .create_gateway(&record.gateway, allocation, client_token, &tags)
+            .await
+    }
+
+    pub async fn status(&self) -> Result<Report, Error> {
+        let scope = &self.settings.scope;
+        let now = clock::now_epoch();
+        let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
+        let gateways = self.network.gateways(&scope.vpc_id).await?;
+        let mut report = self.report(Action::Status, Outcome::Status, &records, &gateways, now);
+        for record in records.iter().filter(|r| r.phase == Phase::Asleep) {
+            let mut entry = GatewayReport::new(&record.slot, "asleep");
+            entry.gateway_id = Some(record.asleep_gateway_id.clone());
+            entry.allocation_id = record.gateway.allocation_id.clone();
+            entry.routes_recorded = record.routes.iter().cloned().collect();
+            entry.reason = record
+                .open_interval()
+                .map(|i| format!("asleep since {}", clock::rfc3339(i.from)));
+            report.gateways.push(entry);
+        }
+        for gateway in gateways
+            .iter()
+            .filter(|g| scope.manages(g) && g.state.is_live())
+        {
+            let mut entry = GatewayReport::new(&slot_of(gateway), "awake");
+            entry.new_gateway_id = Some(gateway.id.clone());
+            entry.allocation_id = gateway.allocation_id.clone();
+            entry.reason = Some(format!("state {}", gateway.state.as_str()));
+            report.gateways.push(entry);
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeNetwork, FakeStore, FakeWorkspaces};
+    use crate::model::SCHEDULE_TAG;
+    use crate::plan::Scope;
+    use crate::savings::Prices;
+    use crate::workspaces::{Cluster, Run, WorkspaceRef};
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn app() -> NetworkSleep<FakeNetwork, FakeStore, FakeWorkspaces> {
+        let network = FakeNetwork::default();
+        for subnet in ["subnet-a", "subnet-b", "subnet-c"] {
+            network.add_gateway(subnet, &[(SCHEDULE_TAG, "nightly"), ("Name", subnet)]);
+        }
+        network.add_gateway("subnet-a", &[("Name", "shared")]);
+        NetworkSleep {
+            settings: Settings {
+                scope: Scope {
+                    vpc_id: "vpc-1".into(),
+                    schedule: "nightly".into(),
+                },
+                state_bucket: "b".into(),
+                state_prefix: "network-sleep/".into(),
+                workspaces: vec![WorkspaceRef {
+                    name: "dev".into(),
+                    secret_arn: "arn:secret".into(),
+                    workspace_url: None,
+                }],
+                idle_minutes: 60,
+                prices: Prices::default(),
+                release_eips: false,
+                wake_wait: Duration::from_millis(50),
+                poll_interval: Duration::from_millis(10),
+                environment: Some("test".into()),
+            },
+            network,
+            store: FakeStore::default(),
+            workspaces: FakeWorkspaces::default(),
+        }
+    }
+
+    fn cluster(id: &str, minutes_idle: i64) -> Cluster {
+        Cluster {
+            cluster_id: id.into(),
+            cluster_name: id.into(),
+            state: "RUNNING".into(),
+            cluster_source: Some("UI".into()),
+            last_activity_time: Some((clock::now_epoch() - minutes_idle * 60) * 1000),
+            last_restarted_time: None,
+            start_time: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_running_job_refuses_the_sleep_and_force_overrides_it() {
+        let app = app();
+        app.workspaces.runs.lock().unwrap().push(Run {
+            run_id: 42,
+            run_name: Some("nightly-etl".into()),
+            job_id: Some(1),
+            cluster_instance: None,
+        });
+        app.workspaces
+            .clusters
+            .lock()
+            .unwrap()
+            .extend([cluster("idle", 180), cluster("busy", 2)]);
+        let refused = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(refused["outcome"], "refused");
+        let reasons = refused["refused_because"].to_string();
+        assert!(
+            reasons.contains("job run 42") && reasons.contains("busy"),
+            "{reasons}"
+        );
+        assert_eq!(app.network.live().len(), 4, "nothing deleted");
+        assert!(
+            app.workspaces.terminated.lock().unwrap().is_empty(),
+            "nothing terminated when refused"
+        );
+        assert!(app.store.records.lock().unwrap().is_empty());
+
+        let forced = app
+            .handle(json!({"action": "sleep", "force": true}))
+            .await
+            .unwrap();
+        assert_eq!(forced["outcome"], "slept", "{forced:#}");
+        assert_eq!(
+            *app.workspaces.terminated.lock().unwrap(),
+            vec!["idle"],
+            "only the idle cluster"
+        );
+        assert_eq!(
+            app.network.live().len(),
+            1,
+            "only the untagged gateway stays"
+        );
+        assert_eq!(app.network.live()[0].tag("Name"), Some("shared"));
+    }
+
+    #[tokio::test]
+    async fn quiet_workspaces_let_it_sleep_and_idle_clusters_are_terminated() {
+        let app = app();
+        app.workspaces
+            .clusters
+            .lock()
+            .unwrap()
+            .push(cluster("idle", 61));
+        let slept = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(slept["outcome"], "slept", "{slept:#}");
+        assert_eq!(slept["terminated_clusters"], json!(["dev/idle"]));
+        assert_eq!(slept["gateways_asleep"], 3);
+    }
+
+    #[tokio::test]
+    async fn a_gateway_that_ends_failed_is_reported_and_the_others_wake() {
+        let app = app();
+        app.handle(json!({"action": "sleep"})).await.unwrap();
+        app.network.failing_subnets.lock().unwrap().insert(
+            "subnet-b".into(),
+            "Gateway.NotAttached: Elastic IP address [eipalloc-x] is already associated".into(),
+        );
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "partial", "{woke:#}");
+        let failed: Vec<_> = woke["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["result"] == "failed")
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("already associated"),
+            "{woke:#}"
+        );
+        assert_eq!(
+            app.network.live().len(),
+            3,
+            "two woke, plus the untagged one"
+        );
+
+        // Once the cause is gone, a new attempt (with a new client token) wakes it.
+        app.network.failing_subnets.lock().unwrap().clear();
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "woke", "{woke:#}");
+        assert_eq!(app.network.live().len(), 4);
+        let tables = app.network.tables.lock().unwrap().clone();
+        let live = app.network.live();
+        for table in tables {
+            for route in table.routes {
+                let target = route.nat_gateway_id.unwrap();
+                assert!(live.iter().any(|g| g.id == target), "{target} is live");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn status_reports_asleep_and_awake_slots_and_savings() {
+        let app = app();
+        app.handle(json!({"action": "sleep", "force": true}))
+            .await
+            .unwrap();
+        let status = app.handle(json!({"action": "status"})).await.unwrap();
+        assert_eq!(status["gateways_asleep"], 3);
+        assert_eq!(status["gateways_awake"], 0);
+        let asleep = status["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["result"] == "asleep")
+            .count();
+        assert_eq!(asleep, 3);
+        let metrics = app.metrics(&app.status().await.unwrap());
+        let emf = metrics.to_emf(0);
+        assert_eq!(emf["GatewaysAsleep"], 3.0);
+        assert_eq!(emf["Environment"], "test");
+        assert!(emf.get("DollarsSavedThisMonth").is_some());
+    }
+}
