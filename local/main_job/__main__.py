@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EVENTS = ROOT / "events"
 
 
@@ -109,9 +109,9 @@ class Job:
 
 def main() -> int:
     job = Job()
-    from main_steps import STEPS  # the per-function steps live next to this file
+    from main_job import steps  # one module per function, in the order a platform is built
 
-    for title, binary, run in STEPS:
+    for title, binary, run in steps.ALL:
         job.step(title, binary, lambda run=run: run(job))
     print("\n== Summary")
     width = max(len(t) for t, _, _ in job.summary)
@@ -122,5 +122,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.exit(main())

@@ -1,0 +1,22 @@
+"""The steps of the main job, in the order a platform is built.
+
+Each step is (title, function binary, run(job) -> one-line detail). The
+per-function steps live in their own modules.
+"""
+from __future__ import annotations
+
+ALL: list = []
+
+
+def _load() -> None:
+    import importlib
+
+    for module in ("provision", "catalog", "grants", "rotation", "network"):
+        try:
+            mod = importlib.import_module(f"main_job.step_{module}")
+        except ModuleNotFoundError:
+            continue
+        ALL.extend(mod.STEPS)
+
+
+_load()
