@@ -10,13 +10,12 @@ ALL: list = []
 
 def _load() -> None:
     import importlib
+    from pathlib import Path
 
+    here = Path(__file__).resolve().parent
     for module in ("provision", "catalog", "grants", "rotation", "network"):
-        try:
-            mod = importlib.import_module(f"main_job.step_{module}")
-        except ModuleNotFoundError:
-            continue
-        ALL.extend(mod.STEPS)
+        if (here / f"step_{module}.py").exists():
+            ALL.extend(importlib.import_module(f"main_job.step_{module}").STEPS)
 
 
 _load()
