@@ -1,0 +1,940 @@
+//! The batch handler: one SQS batch of S3 notifications in, Glue changes made
+//! with the fewest calls, and the messages whose objects failed reported as
+//! batch item failures (SQS redelivers them, then moves them to the DLQ).
+//!
+//! Calls per batch, per table: one GetTable; one CreateTable or at most one
+//! UpdateTable (all new columns of the batch in one new version); one
+//! BatchGetPartition per 1000 candidate partitions (none for a table created
+//! in this batch); one BatchCreatePartition per 100 missing partitions; one
+//! BatchDeletePartition per 25 emptied partitions. Duplicates within a batch
+//! are read and registered once.
+//!
+//! Order does not matter: every decision is taken from the current state of
+//! S3 (an object that is gone is not cataloged, a partition is dropped only
+//! when its prefix holds no data), so duplicate and out-of-order deliveries
+//! converge on the catalog a single clean delivery gives.
+
+use crate::api::{
+    ByteRange, CrawlStart, Created, IngestApi, PartitionSpec, Updated, MAX_CREATE_PARTITIONS,
+    MAX_DELETE_PARTITIONS, MAX_GET_PARTITIONS,
+};
+use crate::format::{
+    format_from_name, gunzip_prefix, is_gzip, sniff_text, valid_text_prefix, Compression,
+    PARQUET_MAGIC,
+};
+use crate::layout::{decode_event_key, place, Place, Placement};
+use crate::parquet_footer::{infer_parquet, metadata_length, FIRST_TAIL_READ, FOOTER_TAIL_BYTES};
+use crate::table::{apply_additions, evolve, table_definition, TableDefinition};
+use crate::text::{infer_delimited, infer_json_lines};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lakeops_shared::retry::{RetryAdvice, RetryPolicy};
+use lakeops_shared::spec::lake::{DataFormat, LakeSpec};
+use lakeops_shared::{Error, ErrorKind};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+
+/// How much ingest reads, and where alerts go.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub spec: LakeSpec,
+    pub alert_topic_arn: Option<String>,
+    /// Bytes read from the start of a text file to infer its schema.
+    pub text_sample_bytes: u64,
+    /// Bound on what a gzip sample may expand to.
+    pub max_decompressed_bytes: usize,
+    pub retry: RetryPolicy,
+}
+
+impl IngestConfig {
+    pub fn new(spec: LakeSpec, alert_topic_arn: Option<String>) -> Self {
+        Self {
+            spec,
+            alert_topic_arn,
+            text_sample_bytes: 64 * 1024,
+            max_decompressed_bytes: 1024 * 1024,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    Created,
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectEvent {
+    pub bucket: String,
+    pub key: String,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Table and partition are in the catalog (or were already).
+    Cataloged,
+    /// The layer's crawler was started (or was already running) for it.
+    Crawled,
+    /// A partition was dropped, or kept because its prefix still has data.
+    Removed,
+    /// Nothing to do, and why.
+    Ignored(String),
+    Failed {
+        reason: String,
+        retryable: bool,
+    },
+}
+
+/// What happened to each object, and what changed in the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// (message id, `s3://bucket/key`, outcome)
+    pub objects: Vec<(String, String, Outcome)>,
+    /// Incompatible changes seen and not applied: `db.table: description`.
+    pub drift: Vec<String>,
+    pub tables_created: usize,
+    pub columns_added: usize,
+    pub partitions_created: usize,
+    pub partitions_deleted: usize,
+    pub crawlers_started: usize,
+    pub alerts_sent: usize,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &(String, String, Outcome)> {
+        self.objects
+            .iter()
+            .filter(|(_, _, o)| matches!(o, Outcome::Failed { .. }))
+    }
+}
+
+// The S3 notification as S3 delivers it to SQS.
+#[derive(Deserialize)]
+struct Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<NotificationRecord>,
+    /// `s3:TestEvent`, sent once when a notification is configured.
+    #[serde(rename = "Event", default)]
+    event: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NotificationRecord {
+    #[serde(rename = "eventName")]
+    event_name: String,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct S3Object {
+    key: String,
+}
+
+/// The object events of one SQS message body.
+pub fn parse_message(body: Option<&str>) -> Result<Vec<ObjectEvent>, String> {
+    let body = body.ok_or("the message has no body")?;
+    let notification: Notification = serde_json::from_str(body)
+        .map_err(|e| format!("the message is not an S3 notification: {e}"))?;
+    if notification.event.as_deref() == Some("s3:TestEvent") {
+        return Ok(Vec::new());
+    }
+    let mut events = Vec::with_capacity(notification.records.len());
+    for record in notification.records {
+        let kind = if record.event_name.starts_with("ObjectCreated:") {
+            EventKind::Created
+        } else if record.event_name.starts_with("ObjectRemoved:") {
+            EventKind::Removed
+        } else {
+            continue;
+        };
+        events.push(ObjectEvent {
+            bucket: record.s3.bucket.name,
+            key: decode_event_key(&record.s3.object.key)?,
+            kind,
+        });
+    }
+    Ok(events)
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    reason: String,
+    retryable: bool,
+}
+
+impl Failure {
+    fn rejected(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self {
+            retryable: error.kind == ErrorKind::Retryable,
+            reason: error.message,
+        }
+    }
+}
+
+/// What reading an arriving object found.
+// One value per distinct object of a batch: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Examined {
+    Gone,
+    Ignore(String),
+    Table {
+        placement: Placement,
+        definition: TableDefinition,
+        rows: Option<u64>,
+        size: u64,
+    },
+    Crawl {
+        crawler: String,
+        size: u64,
+    },
+}
+
+async fn retried<T, F, Fut>(retry: RetryPolicy, op: F) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    retry
+        .run(op, |e: &Error| {
+            if e.is_retryable() {
+                RetryAdvice::Retry
+            } else {
+                RetryAdvice::Stop
+            }
+        })
+        .await
+}
+
+/// Read what the catalog needs of one object and infer its table.
+async fn examine<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    event: &ObjectEvent,
+) -> Result<Examined, Failure> {
+    let placement =
+        match place(&config.spec, &event.bucket, &event.key).map_err(Failure::rejected)? {
+            Place::Ignore(why) => return Ok(Examined::Ignore(why)),
+            Place::Object(p) => p,
+        };
+    let layer = config
+        .spec
+        .layer(&placement.layer)
+        .expect("placed in a layer of the spec");
+    let crawl = |size: u64, why: String| -> Result<Examined, Failure> {
+        if layer.crawler.enabled {
+            Ok(Examined::Crawl {
+                crawler: config.spec.crawler_name(layer),
+                size,
+            })
+        } else {
+            Err(Failure::rejected(format!(
+                "{why}, and layer `{}` has no crawler",
+                layer.name
+            )))
+        }
+    };
+    let by_name = format_from_name(&placement.file_name);
+    let retry = config.retry;
+    let bucket = event.bucket.as_str();
+    let key = event.key.as_str();
+
+    if by_name.map(|(f, _)| f) == Some(DataFormat::Parquet) {
+        if !layer.parses(DataFormat::Parquet) {
+            return crawl(0, "layer does not parse Parquet".into());
+        }
+        return examine_parquet(api, retry, bucket, key, placement).await;
+    }
+    let Some(head) = retried(retry, |_| {
+        api.read(bucket, key, ByteRange::Prefix(config.text_sample_bytes))
+    })
+    .await?
+    else {
+        return Ok(Examined::Gone);
+    };
+    let size = head.object_size;
+    if size == 0 {
+        return Ok(Examined::Ignore("empty object".into()));
+    }
+    if by_name.is_none() && head.bytes.starts_with(PARQUET_MAGIC) {
+        if !layer.parses(DataFormat::Parquet) {
+            return crawl(size, "layer does not parse Parquet".into());
+        }
+        return examine_parquet(api, retry, bucket, key, placement).await;
+    }
+    let mut complete = head.bytes.len() as u64 >= size;
+    let gzip_named = by_name.map(|(_, c)| c) == Some(Compression::Gzip);
+    let (sample, compression) = if gzip_named || is_gzip(&head.bytes) {
+        if !is_gzip(&head.bytes) {
+            return Err(Failure::rejected("named .gz but not gzip data"));
+        }
+        let (text, stream_complete) =
+            gunzip_prefix(&head.bytes, config.max_decompressed_bytes).map_err(Failure::rejected)?;
+        complete = complete && stream_complete;
+        (text, Compression::Gzip)
+    } else {
+        (head.bytes, Compression::None)
+    };
+    let format = match by_name.map(|(f, _)| f).or_else(|| sniff_text(&sample)) {
+        Some(format) => format,
+        None => return crawl(size, "unknown format".into()),
+    };
+    if !layer.parses(format) {
+        return crawl(size, format!("layer does not parse {}", format.as_str()));
+    }
+    let text = valid_text_prefix(&sample)
+        .map_err(|e| Failure::rejected(format!("not {}: {e}", format.as_str())))?;
+    let schema = match format {
+        DataFormat::Csv | DataFormat::Tsv => infer_delimited(text, format, compression, complete),
+        DataFormat::Jsonl => infer_json_lines(text, compression, complete),
+        DataFormat::Parquet => unreachable!("handled above"),
+    }
+    .map_err(Failure::rejected)?;
+    let definition = table_definition(&placement, &schema);
+    Ok(Examined::Table {
+        placement,
+        definition,
+        rows: schema.row_count,
+        size,
+    })
+}
+
+async fn examine_parquet<A: IngestApi>(
+    api: &A,
+    retry: RetryPolicy,
+    bucket: &str,
+    key: &str,
+    placement: Placement,
+) -> Result<Examined, Failure> {
+    let Some(tail) = retried(retry, |_| {
+        api.read(bucket, key, ByteRange::Suffix(FIRST_TAIL_READ))
+    })
+    .await?
+    else {
+        return Ok(Examined::Gone);
+    };
+    let size = tail.object_size;
+    let length = metadata_length(&tail.bytes, size).map_err(Failure::rejected)?;
+    let needed = (length + FOOTER_TAIL_BYTES) as usize;
+    let metadata = if needed <= tail.bytes.len() {
+        tail.bytes[tail.bytes.len() - needed..tail.bytes.len() - FOOTER_TAIL_BYTES as usize]
+            .to_vec()
+    } else {
+        let start = size - length - FOOTER_TAIL_BYTES;
+        let Some(read) = retried(retry, |_| {
+            api.read(bucket, key, ByteRange::Span { start, len: length })
+        })
+        .await?
+        else {
+            return Ok(Examined::Gone);
+        };
+        if read.bytes.len() as u64 != length {
+            return Err(Failure::rejected(
+                "the object changed while its footer was read",
+            ));
+        }
+        read.bytes
+    };
+    let schema = infer_parquet(&metadata).map_err(Failure::rejected)?;
+    let definition = table_definition(&placement, &schema);
+    Ok(Examined::Table {
+        placement,
+        definition,
+        rows: schema.row_count,
+        size,
+    })
+}
+
+struct Item {
+    message_id: String,
+    event: ObjectEvent,
+    outcome: Option<Outcome>,
+}
+
+impl Item {
+    fn fail(&mut self, failure: &Failure) {
+        // The first failure is the one reported.
+        if !matches!(self.outcome, Some(Outcome::Failed { .. })) {
+            self.outcome = Some(Outcome::Failed {
+                reason: failure.reason.clone(),
+                retryable: failure.retryable,
+            });
+        }
+    }
+
+    fn settle(&mut self, outcome: Outcome) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+}
+
+fn is_already_exists(code: &str) -> bool {
+    code == "AlreadyExistsException"
+}
+
+/// Handle one SQS batch. Never fails as a whole: each message either
+/// succeeds or is listed in the batch item failures.
+pub async fn handle_batch<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    event: SqsEvent,
+) -> (SqsBatchResponse, Report) {
+    let mut report = Report::default();
+    let mut items: Vec<Item> = Vec::new();
+    let mut bad_messages: Vec<(String, String)> = Vec::new();
+    for message in event.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        match parse_message(message.body.as_deref()) {
+            Ok(events) => items.extend(events.into_iter().map(|event| Item {
+                message_id: message_id.clone(),
+                event,
+                outcome: None,
+            })),
+            Err(reason) => bad_messages.push((message_id, reason)),
+        }
+    }
+
+    // Read each distinct arriving object once.
+    let mut examined: HashMap<(String, String), Result<Examined, Failure>> = HashMap::new();
+    for item in items.iter().filter(|i| i.event.kind == EventKind::Created) {
+        let id = (item.event.bucket.clone(), item.event.key.clone());
+        if let std::collections::hash_map::Entry::Vacant(slot) = examined.entry(id) {
+            slot.insert(examine(api, config, &item.event).await);
+        }
+    }
+
+    let mut tables: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    let mut crawls: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, item) in items.iter_mut().enumerate() {
+        if item.event.kind != EventKind::Created {
+            continue;
+        }
+        match &examined[&(item.event.bucket.clone(), item.event.key.clone())] {
+            Err(failure) => item.fail(failure),
+            Ok(Examined::Gone) => {
+                item.settle(Outcome::Ignored("the object no longer exists".into()))
+            }
+            Ok(Examined::Ignore(why)) => item.settle(Outcome::Ignored(why.clone())),
+            Ok(Examined::Table { definition, .. }) => tables
+                .entry((definition.database.clone(), definition.name.clone()))
+                .or_default()
+                .push(index),
+            Ok(Examined::Crawl { crawler, .. }) => {
+                crawls.entry(crawler.clone()).or_default().push(index)
+            }
+        }
+    }
+
+    for ((database, name), members) in &tables {
+        let definitions: Vec<(usize, &TableDefinition, &Placement)> = members
+            .iter()
+            .map(|&i| {
+                match &examined[&(items[i].event.bucket.clone(), items[i].event.key.clone())] {
+                    Ok(Examined::Table {
+                        definition,
+                        placement,
+                        ..
+                    }) => (i, definition, placement),
+                    _ => unreachable!("grouped as a table"),
+                }
+            })
+            .collect();
+        catalog_table(
+            api,
+            config,
+            database,
+            name,
+            &definitions,
+            &mut items,
+            &mut report,
+        )
+        .await;
+    }
+
+    for (crawler, members) in &crawls {
+        match retried(config.retry, |_| api.start_crawler(crawler)).await {
+            Ok(start) => {
+                if start == CrawlStart::Started {
+                    report.crawlers_started += 1;
+                }
+                tracing::info!(crawler = %crawler, already_running = start == CrawlStart::AlreadyRunning, "fallback crawl");
+                for &i in members {
+                    items[i].settle(Outcome::Crawled);
+                }
+            }
+            Err(error) => {
+                let failure = Failure::from(error.context(format!("start crawler {crawler}")));
+                for &i in members {
+                    items[i].fail(&failure);
+                }
+            }
+        }
+    }
+
+    remove_partitions(api, config, &mut items, &mut report).await;
+    send_alerts(api, config, &examined, &mut items, &mut report).await;
+
+    let mut response = SqsBatchResponse::default();
+    let mut failed_messages = BTreeSet::new();
+    for (message_id, reason) in bad_messages {
+        tracing::warn!(message_id = %message_id, reason = %reason, "message rejected");
+        report.objects.push((
+            message_id.clone(),
+            String::new(),
+            Outcome::Failed {
+                reason,
+                retryable: false,
+            },
+        ));
+        failed_messages.insert(message_id);
+    }
+    for item in items {
+        let outcome = item.outcome.unwrap_or(Outcome::Cataloged);
+        let object = format!("s3://{}/{}", item.event.bucket, item.event.key);
+        if let Outcome::Failed { reason, retryable } = &outcome {
+            tracing::warn!(message_id = %item.message_id, object = %object, reason = %reason, retryable, "object failed");
+            failed_messages.insert(item.message_id.clone());
+        }
+        report.objects.push((item.message_id, object, outcome));
+    }
+    for message_id in failed_messages {
+        response.add_failure(message_id);
+    }
+    tracing::info!(
+        objects = report.objects.len(),
+        failed = response.batch_item_failures.len(),
+        tables_created = report.tables_created,
+        columns_added = report.columns_added,
+        partitions_created = report.partitions_created,
+        partitions_deleted = report.partitions_deleted,
+        drift = report.drift.len(),
+        "batch cataloged"
+    );
+    (response, report)
+}
+
+/// Create or evolve one table for the objects of a batch, then register
+/// their partitions.
+async fn catalog_table<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    database: &str,
+    name: &str,
+    definitions: &[(usize, &TableDefinition, &Placement)],
+    items: &mut [Item],
+    report: &mut Report,
+) {
+    let fail_all = |items: &mut [Item], failure: &Failure| {
+        for (i, _, _) in definitions {
+            items[*i].fail(failure);
+        }
+    };
+    // Another writer may create or change the table between our read and our
+    // write; then read again and decide again, a bounded number of times.
+    let mut attempts = 0;
+    let (table, created, accepted) = loop {
+        attempts += 1;
+        let existing = match retried(config.retry, |_| api.get_table(database, name)).await {
+            Ok(existing) => existing,
+            Err(error) => {
+                return fail_all(
+                    items,
+                    &error
+                        .context(format!("glue:GetTable {database}.{name}"))
+                        .into(),
+                )
+            }
+        };
+        let is_new = existing.is_none();
+        let mut table = existing.unwrap_or_else(|| definitions[0].1.clone());
+        let mut accepted = Vec::new();
+        let mut rejected = Vec::new();
+        let mut added = 0;
+        let mut drift = Vec::new();
+        for &(i, definition, placement) in definitions {
+            match evolve(&table, definition) {
+                Err(reason) => rejected.push((i, reason)),
+                Ok(evolution) => {
+                    added += apply_additions(&mut table, &evolution.add);
+                    drift.extend(
+                        evolution
+                            .drift
+                            .iter()
+                            .map(|d| format!("{database}.{name}: {d}")),
+                    );
+                    accepted.push((i, placement));
+                }
+            }
+        }
+        let outcome = if is_new {
+            retried(config.retry, |_| api.create_table(&table))
+                .await
+                .map(|c| c == Created::Created)
+        } else if added > 0 {
+            retried(config.retry, |_| api.update_table(&table))
+                .await
+                .map(|u| u == Updated::Updated)
+        } else {
+            Ok(true)
+        };
+        match outcome {
+            Ok(true) => {
+                for (i, reason) in rejected {
+                    items[i].fail(&Failure::rejected(reason));
+                }
+                drift.sort();
+                drift.dedup();
+                for d in &drift {
+                    tracing::warn!(drift = %d, "schema drift not applied");
+                }
+                report.drift.extend(drift);
+                if is_new {
+                    report.tables_created += 1;
+                } else {
+                    report.columns_added += added;
+                }
+                break (table, is_new, accepted);
+            }
+            // Created or changed by another writer meanwhile: read it again.
+            Ok(false) if attempts < 3 => continue,
+            Ok(false) => {
+                return fail_all(
+                    items,
+                    &Failure {
+                        reason: format!("table {database}.{name} keeps changing"),
+                        retryable: true,
+                    },
+                )
+            }
+            Err(error) if error.is_retryable() && attempts < 3 => continue,
+            Err(error) => {
+                return fail_all(
+                    items,
+                    &error
+                        .context(format!("glue write {database}.{name}"))
+                        .into(),
+                )
+            }
+        }
+    };
+    if table.partition_keys.is_empty() {
+        return;
+    }
+
+    // The distinct partitions of the batch, and the objects behind each.
+    let mut wanted: BTreeMap<Vec<String>, (String, Vec<usize>)> = BTreeMap::new();
+    for (i, placement) in accepted {
+        wanted
+            .entry(placement.partition_values.clone())
+            .or_insert_with(|| (placement.partition_location.clone(), Vec::new()))
+            .1
+            .push(i);
+    }
+    let candidates: Vec<Vec<String>> = wanted.keys().cloned().collect();
+    let mut existing: BTreeSet<Vec<String>> = BTreeSet::new();
+    if !created {
+        for chunk in candidates.chunks(MAX_GET_PARTITIONS) {
+            match retried(config.retry, |_| {
+                api.batch_get_partitions(database, name, chunk)
+            })
+            .await
+            {
+                Ok(found) => existing.extend(found),
+                Err(error) => {
+                    let failure: Failure = error
+                        .context(format!("glue:BatchGetPartition {database}.{name}"))
+                        .into();
+                    for values in chunk {
+                        for &i in &wanted[values].1 {
+                            items[i].fail(&failure);
+                        }
+                    }
+                    // Those partitions are not created: their objects will be
+                    // redelivered and tried again.
+                    existing.extend(chunk.iter().cloned());
+                }
+            }
+        }
+    }
+    let missing: Vec<PartitionSpec> = wanted
+        .iter()
+        .filter(|(values, _)| !existing.contains(*values))
+        .map(|(values, (location, _))| PartitionSpec {
+            values: values.clone(),
+            location: location.clone(),
+        })
+        .collect();
+    for chunk in missing.chunks(MAX_CREATE_PARTITIONS) {
+        // Entries throttled inside a successful response are sent again (a
+        // few rounds, backing off); only what still fails is reported.
+        let mut pending: Vec<PartitionSpec> = chunk.to_vec();
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let errors = match retried(config.retry, |_| {
+                api.batch_create_partitions(&table, &pending)
+            })
+            .await
+            {
+                Ok(errors) => errors,
+                Err(error) => {
+                    let failure: Failure = error
+                        .context(format!("glue:BatchCreatePartition {database}.{name}"))
+                        .into();
+                    for partition in &pending {
+                        for &i in &wanted[&partition.values].1 {
+                            items[i].fail(&failure);
+                        }
+                    }
+                    break;
+                }
+            };
+            let mut retry_values = BTreeSet::new();
+            let mut failed_values = BTreeSet::new();
+            for error in errors {
+                if is_already_exists(&error.code) {
+                    continue;
+                }
+                let transient = lakeops_shared::aws::is_transient_code(&error.code);
+                if transient && round + 1 < PARTITION_ROUNDS {
+                    retry_values.insert(error.values);
+                    continue;
+                }
+                let failure = Failure {
+                    reason: format!(
+                        "glue:BatchCreatePartition {database}.{name} {:?}: {}: {}",
+                        error.values, error.code, error.message
+                    ),
+                    retryable: transient,
+                };
+                if let Some((_, members)) = wanted.get(&error.values) {
+                    for &i in members {
+                        items[i].fail(&failure);
+                    }
+                }
+                failed_values.insert(error.values);
+            }
+            report.partitions_created += pending
+                .iter()
+                .filter(|p| !failed_values.contains(&p.values) && !retry_values.contains(&p.values))
+                .count();
+            pending.retain(|p| retry_values.contains(&p.values));
+            if !pending.is_empty() {
+                tokio::time::sleep(config.retry.backoff_cap(round)).await;
+            }
+            round += 1;
+        }
+    }
+}
+
+/// Rounds of BatchCreatePartition for entries that came back throttled.
+const PARTITION_ROUNDS: u32 = 3;
+
+/// Drop the partitions whose prefix no longer holds data.
+async fn remove_partitions<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    items: &mut [Item],
+    report: &mut Report,
+) {
+    // (bucket, prefix) → (database, table, values, items)
+    type Target = (String, String, Vec<String>, Vec<usize>);
+    let mut prefixes: BTreeMap<(String, String), Target> = BTreeMap::new();
+    for (index, item) in items.iter_mut().enumerate() {
+        if item.event.kind != EventKind::Removed {
+            continue;
+        }
+        match place(&config.spec, &item.event.bucket, &item.event.key) {
+            Err(reason) => item.fail(&Failure::rejected(reason)),
+            Ok(Place::Ignore(why)) => item.settle(Outcome::Ignored(why)),
+            Ok(Place::Object(p)) if p.partition_keys.is_empty() => item.settle(Outcome::Ignored(
+                "unpartitioned table: no partition to drop".into(),
+            )),
+            Ok(Place::Object(p)) => {
+                prefixes
+                    .entry((item.event.bucket.clone(), p.partition_prefix.clone()))
+                    .or_insert_with(|| {
+                        (
+                            p.database.clone(),
+                            p.table.clone(),
+                            p.partition_values.clone(),
+                            Vec::new(),
+                        )
+                    })
+                    .3
+                    .push(index);
+            }
+        }
+    }
+    // (database, table) → [(partition values, items)]
+    type Deletions = BTreeMap<(String, String), Vec<(Vec<String>, Vec<usize>)>>;
+    let mut to_delete: Deletions = BTreeMap::new();
+    for ((bucket, prefix), (database, table, values, members)) in prefixes {
+        match retried(config.retry, |_| api.prefix_has_data(&bucket, &prefix)).await {
+            Ok(true) => {
+                for i in members {
+                    items[i].settle(Outcome::Removed);
+                }
+            }
+            Ok(false) => to_delete
+                .entry((database, table))
+                .or_default()
+                .push((values, members)),
+            Err(error) => {
+                let failure: Failure = error
+                    .context(format!("s3:ListObjectsV2 s3://{bucket}/{prefix}"))
+                    .into();
+                for i in members {
+                    items[i].fail(&failure);
+                }
+            }
+        }
+    }
+    for ((database, table), partitions) in to_delete {
+        for chunk in partitions.chunks(MAX_DELETE_PARTITIONS) {
+            let values: Vec<Vec<String>> = chunk.iter().map(|(v, _)| v.clone()).collect();
+            match retried(config.retry, |_| {
+                api.batch_delete_partitions(&database, &table, &values)
+            })
+            .await
+            {
+                Ok(errors) => {
+                    let mut failed = BTreeSet::new();
+                    for error in errors {
+                        // Already gone (or the table never existed): the goal is met.
+                        if error.code == "EntityNotFoundException" {
+                            continue;
+                        }
+                        let failure = Failure {
+                            reason: format!(
+                                "glue:BatchDeletePartition {database}.{table} {:?}: {}: {}",
+                                error.values, error.code, error.message
+                            ),
+                            retryable: lakeops_shared::aws::is_transient_code(&error.code),
+                        };
+                        for (v, members) in chunk {
+                            if *v == error.values {
+                                for &i in members {
+                                    items[i].fail(&failure);
+                                }
+                            }
+                        }
+                        failed.insert(error.values);
+                    }
+                    for (v, members) in chunk {
+                        if !failed.contains(v) {
+                            report.partitions_deleted += 1;
+                            for &i in members {
+                                items[i].settle(Outcome::Removed);
+                            }
+                        }
+                    }
+                }
+                Err(error) if error.message.contains("EntityNotFoundException") => {
+                    for (_, members) in chunk {
+                        for &i in members {
+                            items[i].settle(Outcome::Removed);
+                        }
+                    }
+                }
+                Err(error) => {
+                    let failure: Failure = error
+                        .context(format!("glue:BatchDeletePartition {database}.{table}"))
+                        .into();
+                    for (_, members) in chunk {
+                        for &i in members {
+                            items[i].fail(&failure);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Alert on every object that arrived in an alerting layer (the emergency
+/// layer by default), whatever became of it in the catalog.
+async fn send_alerts<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    examined: &HashMap<(String, String), Result<Examined, Failure>>,
+    items: &mut [Item],
+    report: &mut Report,
+) {
+    let mut sent: BTreeSet<(String, String)> = BTreeSet::new();
+    for item in items.iter_mut() {
+        if item.event.kind != EventKind::Created {
+            continue;
+        }
+        let Some(layer) = config.spec.layer_of_bucket(&item.event.bucket) else {
+            continue;
+        };
+        if !layer.alerts() {
+            continue;
+        }
+        let id = (item.event.bucket.clone(), item.event.key.clone());
+        let (size, rows, table) = match examined.get(&id) {
+            Some(Ok(Examined::Table {
+                size,
+                rows,
+                definition,
+                ..
+            })) => (
+                Some(*size),
+                *rows,
+                Some(format!("{}.{}", definition.database, definition.name)),
+            ),
+            Some(Ok(Examined::Crawl { size, .. })) => (Some(*size), None, None),
+            Some(Ok(Examined::Gone)) | Some(Ok(Examined::Ignore(_))) => continue,
+            _ => (None, None, None),
+        };
+        if !sent.insert(id) {
+            continue;
+        }
+        let Some(topic) = &config.alert_topic_arn else {
+            tracing::warn!(bucket = %item.event.bucket, key = %item.event.key, "alerting layer but no ALERT_TOPIC_ARN");
+            continue;
+        };
+        let outcome = match &item.outcome {
+            Some(Outcome::Failed { reason, .. }) => format!("failed: {reason}"),
+            _ => "cataloged".to_string(),
+        };
+        let message = serde_json::json!({
+            "layer": layer.name,
+            "bucket": item.event.bucket,
+            "key": item.event.key,
+            "size": size,
+            "rows": rows,
+            "table": table,
+            "catalog": outcome,
+        });
+        let subject = format!("lakeops: object in the {} layer", layer.name);
+        let body = message.to_string();
+        match retried(config.retry, |_| api.publish_alert(topic, &subject, &body)).await {
+            Ok(()) => report.alerts_sent += 1,
+            Err(error) => item.fail(&error.context("sns:Publish alert").into()),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! catalog-ingest: catalogs lake objects as they arrive. S3 `ObjectCreated`
+//! and `ObjectRemoved` notifications reach it through SQS; for each object it
+//! finds the layer and table, infers the schema from the first bytes (or the
+//! Parquet footer), creates or evolves the Glue table, and registers or drops
+//! partitions in batches.
+
+pub mod api;
+pub mod aws;
+pub mod batch;
+pub mod format;
+pub mod glue_type;
+pub mod layout;
+pub mod names;
+pub mod parquet_footer;
+pub mod settings;
+pub mod table;
+pub mod text;
+
+#[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use batch::{handle_batch, IngestConfig, Outcome, Report};

@@ -1,0 +1,159 @@
+//! Configuration, read once at init.
+//!
+//! - `LAKE_SPEC`: the lake spec as inline JSON, or
+//! - `LAKE_SPEC_URI`: `s3://bucket/key` of the lake spec (read once at init);
+//! - `ALERT_TOPIC_ARN`: the SNS topic of arrival alerts (required when a layer
+//!   alerts, which the emergency layer does by default);
+//! - `TEXT_SAMPLE_BYTES`: bytes read from the start of a text file (default 65536).
+
+use crate::batch::IngestConfig;
+use lakeops_shared::settings::{Env, SettingsError};
+use lakeops_shared::spec::lake::{parse_s3_uri, LakeSpec};
+use lakeops_shared::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    Inline(String),
+    S3 { bucket: String, key: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub spec: SpecSource,
+    pub alert_topic_arn: Option<String>,
+    pub text_sample_bytes: u64,
+}
+
+pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
+    let inline: Option<String> = env.optional("LAKE_SPEC");
+    let uri: Option<String> = env.optional("LAKE_SPEC_URI");
+    let alert_topic_arn: Option<String> = env.optional("ALERT_TOPIC_ARN");
+    let text_sample_bytes: u64 = env.or("TEXT_SAMPLE_BYTES", 64 * 1024);
+    if !(1024..=8 * 1024 * 1024).contains(&text_sample_bytes) {
+        env.problem("TEXT_SAMPLE_BYTES", "must be between 1024 and 8388608");
+    }
+    let spec = match (inline, uri) {
+        (Some(text), None) => SpecSource::Inline(text),
+        (None, Some(uri)) => match parse_s3_uri(&uri).filter(|(_, k)| !k.is_empty()) {
+            Some((bucket, key)) => SpecSource::S3 {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+            None => {
+                env.problem("LAKE_SPEC_URI", "must be s3://bucket/key");
+                SpecSource::Inline(String::new())
+            }
+        },
+        (Some(_), Some(_)) => {
+            env.problem("LAKE_SPEC", "set LAKE_SPEC or LAKE_SPEC_URI, not both");
+            SpecSource::Inline(String::new())
+        }
+        (None, None) => {
+            env.problem("LAKE_SPEC", "is missing (or set LAKE_SPEC_URI)");
+            SpecSource::Inline(String::new())
+        }
+    };
+    env.finish()?;
+    Ok(Settings {
+        spec,
+        alert_topic_arn,
+        text_sample_bytes,
+    })
+}
+
+/// The ingest configuration: the spec parsed and validated, checked against
+/// the alert topic.
+pub fn config(settings: &Settings, spec_text: &str) -> Result<IngestConfig> {
+    let spec = LakeSpec::from_json(spec_text)?;
+    if settings.alert_topic_arn.is_none() {
+        if let Some(layer) = spec.layers.iter().find(|l| l.alerts()) {
+            return Err(Error::invalid_input(format!(
+                "ALERT_TOPIC_ARN: is required because layer `{}` raises alerts",
+                layer.name
+            )));
+        }
+    }
+    let mut config = IngestConfig::new(spec, settings.alert_topic_arn.clone());
+    config.text_sample_bytes = settings.text_sample_bytes;
+    Ok(config)
+}
+
+/// Read the spec text from S3 (at most 1 MiB).
+pub async fn read_spec_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range("bytes=0-1048575")
+        .send()
+        .await
+        .map_err(|e| {
+            lakeops_shared::aws::aws_error(format!("s3:GetObject s3://{bucket}/{key}"), e)
+        })?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::retryable(format!("s3:GetObject s3://{bucket}/{key} body: {e}")))?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::invalid_input("LAKE_SPEC_URI: the object is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn reads_one_spec_source() {
+        let s = read(env(&[("LAKE_SPEC_URI", "s3://specs/lake.json")])).unwrap();
+        assert_eq!(
+            s.spec,
+            SpecSource::S3 {
+                bucket: "specs".into(),
+                key: "lake.json".into()
+            }
+        );
+        assert_eq!(s.text_sample_bytes, 65536);
+        let error = read(env(&[])).unwrap_err().to_string();
+        assert!(error.contains("LAKE_SPEC is missing"), "{error}");
+        let error = read(env(&[
+            ("LAKE_SPEC", "{}"),
+            ("LAKE_SPEC_URI", "s3://a/b"),
+            ("TEXT_SAMPLE_BYTES", "5"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("not both") && error.contains("TEXT_SAMPLE_BYTES"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn alerting_layers_need_a_topic() {
+        let spec = crate::test_support::spec_json().to_string();
+        let settings = read(env(&[("LAKE_SPEC", &spec)])).unwrap();
+        let error = config(&settings, &spec).unwrap_err();
+        assert!(
+            error.message.contains("ALERT_TOPIC_ARN"),
+            "{}",
+            error.message
+        );
+        let settings = read(env(&[
+            ("LAKE_SPEC", &spec),
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ]))
+        .unwrap();
+        assert!(config(&settings, &spec).is_ok());
+    }
+}
