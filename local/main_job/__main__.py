@@ -23,19 +23,25 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 EVENTS = ROOT / "events"
 
 
-def stack_outputs() -> dict:
-    out = subprocess.run(
-        ["bash", str(ROOT / "local" / "stack.sh"), "outputs"],
+def stack(*args: str) -> subprocess.CompletedProcess:
+    """Run `local/stack.sh ARGS` on the stack this job was started against."""
+    state_dir = os.environ.get("LAKEOPS_STACK_STATE_DIR")
+    extra = ["--state-dir", state_dir] if state_dir else []
+    return subprocess.run(
+        ["bash", str(ROOT / "local" / "stack.sh"), *args, *extra],
         check=True,
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout)
 
 
 class Job:
     def __init__(self) -> None:
-        self.outputs = stack_outputs()
+        self.load()
+
+    def load(self) -> None:
+        """(Re)read the deployed stack: after a redeploy, names may have changed."""
+        self.outputs = json.loads(stack("outputs").stdout)
         endpoint = self.outputs["endpoints"]["aws"]
         self.session = boto3.session.Session(
             aws_access_key_id="testing",
@@ -44,7 +50,7 @@ class Job:
         )
         self.config = Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=900)
         self.endpoint = endpoint
-        self.summary: list[tuple[str, str, str]] = []
+        self.summary = getattr(self, "summary", [])
         self.functions = {
             details.get("binary"): name for name, details in self.outputs.get("functions", {}).items()
         }
@@ -94,7 +100,7 @@ class Job:
 
     def step(self, title: str, binary: str, run) -> None:
         print(f"\n== {title}", flush=True)
-        if not self.has(binary):
+        if binary is not None and not self.has(binary):
             print(f"  {binary}: not built yet (no such function in template.yaml)")
             self.summary.append((title, "not built yet", ""))
             return

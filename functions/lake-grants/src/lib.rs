@@ -1,0 +1,22 @@
+//! lake-grants: keeps Lake Formation in line with a declared grants policy.
+//!
+//! It reads the data lake settings, every grant (ListPermissions, paged) and
+//! the LF-tags, computes the difference from the policy and — in `apply`
+//! mode — makes it: settings by read-modify-write, grants and revokes in
+//! batches of at most 20 with each failure checked, concurrent modifications
+//! retried with jitter. Only grants of principals the policy manages are
+//! revoked, and never those of the identity the function runs as.
+
+pub mod handler;
+pub mod lake;
+pub mod model;
+pub mod plan;
+pub mod policy;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use handler::{handle, Config, Mode};
+pub use lake::{AwsLake, Lake};
