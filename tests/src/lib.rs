@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The project virtualenv: `$LAKEOPS_VENV`, or `.venv` in the repository.
@@ -31,7 +34,11 @@ pub fn target_dir() -> PathBuf {
 
 /// A port that is free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process in its own process group, killed with its children on drop.
@@ -99,9 +106,16 @@ mod probe {
     /// minimal HTTP GET; any HTTP status line means the server is up.
     pub fn http_answers(url: &str) -> bool {
         use std::io::{Read, Write};
-        let Some(rest) = url.strip_prefix("http://") else { return false };
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-        let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+            return false;
+        };
         let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
         if stream
             .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
@@ -123,7 +137,9 @@ impl Moto {
     pub fn start() -> Self {
         let port = free_port();
         let bin = venv().join("bin").join("moto_server");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("lakeops-moto-{port}.log"))).unwrap();
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("lakeops-moto-{port}.log")))
+                .unwrap();
         let child = Server::spawn(
             "moto",
             Command::new(bin)
@@ -133,7 +149,11 @@ impl Moto {
                 .stderr(log),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let server = Server { child, url: url.clone(), name: "moto" };
+        let server = Server {
+            child,
+            url: url.clone(),
+            name: "moto",
+        };
         wait_until_answers(&format!("{url}/moto-api/"), "moto", Duration::from_secs(30));
         Moto { server }
     }
@@ -155,7 +175,14 @@ pub fn emulator_binary() -> PathBuf {
     EMULATOR_BUILT
         .get_or_init(|| {
             let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "databricks-emulator", "--bin", "databricks-emulator"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "databricks-emulator",
+                    "--bin",
+                    "databricks-emulator",
+                ])
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo build of the emulator");
@@ -195,7 +222,11 @@ impl DatabricksEmulator {
             .trim_end_matches('/')
             .to_string();
         DatabricksEmulator {
-            server: Server { child, url, name: "databricks-emulator" },
+            server: Server {
+                child,
+                url,
+                name: "databricks-emulator",
+            },
         }
     }
 
@@ -254,8 +285,11 @@ impl LocalStack {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let outputs = stack_command(&["outputs", "--state-dir", &state]).output().expect("local/stack.sh outputs");
-        let outputs: serde_json::Value = serde_json::from_slice(&outputs.stdout).expect("outputs JSON");
+        let outputs = stack_command(&["outputs", "--state-dir", &state])
+            .output()
+            .expect("local/stack.sh outputs");
+        let outputs: serde_json::Value =
+            serde_json::from_slice(&outputs.stdout).expect("outputs JSON");
         LocalStack {
             state_dir,
             aws_url: format!("http://127.0.0.1:{aws}"),
@@ -279,10 +313,19 @@ impl LocalStack {
 
     /// Run `local/stack.sh fire-schedule NAME` and return its output.
     pub fn fire_schedule(&self, name: &str) -> String {
-        let output = stack_command(&["fire-schedule", name, "--state-dir", self.state_dir.to_str().unwrap()])
-            .output()
-            .expect("fire-schedule");
-        assert!(output.status.success(), "fire-schedule {name}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = stack_command(&[
+            "fire-schedule",
+            name,
+            "--state-dir",
+            self.state_dir.to_str().unwrap(),
+        ])
+        .output()
+        .expect("fire-schedule");
+        assert!(
+            output.status.success(),
+            "fire-schedule {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
