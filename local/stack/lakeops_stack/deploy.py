@@ -758,9 +758,12 @@ def deploy(settings: StackSettings, state: StateDir, progress: Progress) -> Depl
     described = client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"][0]
     raw_outputs = {o["OutputKey"]: o.get("OutputValue") for o in described.get("Outputs", [])}
     ref_values = {synthetic[k]: v for k, v in raw_outputs.items() if k in synthetic}
+    # moto lists a resource whose Condition is false as an entry without a
+    # LogicalResourceId (its parsed resource is None): skip those.
     stack_physical = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId")
         for r in client("cloudformation").describe_stack_resources(StackName=stack_id)["StackResources"]
+        if r.get("LogicalResourceId")
     }
 
     def full_lookup(kind: str, logical_id: str, attribute: str | None) -> Any:
@@ -776,6 +779,8 @@ def deploy(settings: StackSettings, state: StateDir, progress: Progress) -> Depl
         raise TemplateError(f"cannot resolve {kind} {logical_id}{'.' + attribute if attribute else ''}")
 
     # Routes and environments first: post-stack resources may invoke functions (rotation schedules).
+    # A function whose Condition is false is not deployed: no route, no environment.
+    functions = [f for f in functions if f.logical_id not in resources or enabled(f.logical_id)]
     env_changed = _write_function_environments(client, settings, state, functions, stack_physical, progress)
 
     for lid in post:

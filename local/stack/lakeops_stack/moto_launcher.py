@@ -172,8 +172,7 @@ def install_rotation_patch(router: LambdaRouter) -> None:
     moto 5.2.5 differs from AWS in ways a rotation function notices:
     - RotateSecret without RotationLambdaARN forgets the configured function (and then just
       relabels versions itself instead of invoking anything);
-    - it pre-creates the AWSPENDING version, so the function's createSecret finds a version
-      that it did not put;
+    - (moto's pre-created AWSPENDING version without a value is what AWS does too, and is kept);
     - it ignores step failures and afterwards makes the new version current itself, even when
       finishSecret never ran or failed.
     Here: the configured function is used when none is given; the steps createSecret,
@@ -226,6 +225,19 @@ def install_rotation_patch(router: LambdaRouter) -> None:
         secret.rotation_enabled = True
         secret.rotation_requested = True
         token = client_request_token or str(uuid.uuid4())
+        # As AWS does before it calls the function: the new version exists, staged
+        # AWSPENDING, without a value (createSecret puts it); the function checks
+        # that the token is such a version. A configuration test (RotateImmediately
+        # false) runs testSecret on a pending copy of the current value instead.
+        if token not in secret.versions:
+            pending: dict[str, Any] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+            if not rotate_immediately:
+                if secret.secret_string is not None:
+                    pending["secret_string"] = secret.secret_string
+                if secret.secret_binary is not None:
+                    pending["secret_binary"] = secret.secret_binary
+            secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+            secret.versions[token] = pending
         steps = ["createSecret", "setSecret", "testSecret", "finishSecret"] if rotate_immediately else ["testSecret"]
         for step in steps:
             event = {"Step": step, "SecretId": secret.arn, "ClientRequestToken": token, "RotationToken": str(uuid.uuid4())}
@@ -236,9 +248,25 @@ def install_rotation_patch(router: LambdaRouter) -> None:
         else:
             if rotate_immediately:
                 secret.last_rotation_date = int(time.time())
+        if not rotate_immediately and "AWSCURRENT" not in secret.versions.get(token, {}).get("version_stages", []):
+            # The configuration test leaves no pending version behind.
+            secret.versions.pop(token, None)
         return json.dumps({"ARN": secret.arn, "Name": secret.name, "VersionId": token})
 
     sm_models.SecretsManagerBackend.rotate_secret = rotate_secret
+
+    # moto 5.2.5's UpdateSecretVersionStage moves the AWSCURRENT label but not the
+    # version GetSecretValue returns when no stage is given (default_version_id), so
+    # after a rotation readers kept getting the old credential. On AWS the two are one.
+    original_update_stage = sm_models.SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str) -> tuple[str, str]:
+        result = original_update_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].default_version_id = move_to_version_id
+        return result
+
+    sm_models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
 def _invoke_and_log(router: LambdaRouter, fn: Any, event: bytes) -> InvokeResult:
