@@ -235,6 +235,14 @@ def test_rotate_secret_runs_the_four_steps_with_the_configured_function(stack: S
 def test_rotation_stops_at_the_first_failing_step(stack: Stack) -> None:
     sm = stack.client("secretsmanager")
     stack.clear_records()
+    # Earlier tests may leave a rotation unfinished (the echo function does not
+    # move stages); AWS refuses a new rotation while one is pending, so end it.
+    versions = sm.list_secret_version_ids(SecretId="lakeops-test/databricks")["Versions"]
+    for version in versions:
+        if "AWSPENDING" in version.get("VersionStages", []):
+            sm.update_secret_version_stage(
+                SecretId="lakeops-test/databricks", VersionStage="AWSPENDING", RemoveFromVersionId=version["VersionId"]
+            )
     current_before = sm.get_secret_value(SecretId="lakeops-test/databricks")["VersionId"]
     token = "fail-" + "b" * 32
     sm.rotate_secret(SecretId="lakeops-test/databricks", ClientRequestToken=token)
