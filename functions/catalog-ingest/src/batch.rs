@@ -143,6 +143,17 @@ struct S3Object {
     key: String,
 }
 
+/// True when every message of the batch is the `s3:TestEvent` that S3 sends
+/// when a notification is configured: there is nothing to catalog, even before
+/// the lake spec exists.
+pub fn only_test_events(event: &SqsEvent) -> bool {
+    !event.records.is_empty()
+        && event
+            .records
+            .iter()
+            .all(|record| matches!(parse_message(record.body.as_deref()), Ok(events) if events.is_empty()))
+}
+
 /// The object events of one SQS message body.
 pub fn parse_message(body: Option<&str>) -> Result<Vec<ObjectEvent>, String> {
     let body = body.ok_or("the message has no body")?;
@@ -936,5 +947,36 @@ async fn send_alerts<A: IngestApi>(
             Ok(()) => report.alerts_sent += 1,
             Err(error) => item.fail(&error.context("sns:Publish alert").into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod test_event_tests {
+    use super::*;
+    use aws_lambda_events::sqs::SqsMessage;
+
+    fn batch(bodies: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = bodies
+            .iter()
+            .map(|body| {
+                let mut message = SqsMessage::default();
+                message.body = Some(body.to_string());
+                message
+            })
+            .collect();
+        event
+    }
+
+    const TEST_EVENT: &str = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-21T14:56:27Z","Bucket":"lakeops-dev-raw-123456789012","RequestId":"x","HostId":"y"}"#;
+    const PUT: &str = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"t/a.csv"}}}]}"#;
+
+    #[test]
+    fn a_batch_of_test_events_needs_no_spec() {
+        assert!(only_test_events(&batch(&[TEST_EVENT, TEST_EVENT])));
+        assert!(!only_test_events(&batch(&[TEST_EVENT, PUT])));
+        assert!(!only_test_events(&batch(&[PUT])));
+        assert!(!only_test_events(&batch(&["not json"])));
+        assert!(!only_test_events(&batch(&[])));
     }
 }

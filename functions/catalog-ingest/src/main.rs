@@ -1,30 +1,49 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use catalog_ingest::aws::AwsIngest;
-use catalog_ingest::settings::{self, SpecSource};
+use catalog_ingest::settings::{self, Settings, SpecSource};
+use catalog_ingest::IngestConfig;
 use lakeops_shared::settings::Env;
 use lambda_runtime::{service_fn, LambdaEvent};
+use tokio::sync::OnceCell;
+
+/// Read and validate the lake spec.
+async fn load_config(api: &AwsIngest, settings: &Settings) -> lakeops_shared::Result<IngestConfig> {
+    let text = match &settings.spec {
+        SpecSource::Inline(text) => text.clone(),
+        SpecSource::S3 { bucket, key } => settings::read_spec_from_s3(&api.s3, bucket, key).await?,
+    };
+    settings::config(settings, &text)
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lakeops_shared::telemetry::init();
-    let (api, config) = lakeops_shared::init_or_exit(async {
+    let (api, settings) = lakeops_shared::init_or_exit(async {
         let settings = settings::read(Env::from_process()).map_err(|e| e.to_string())?;
         let sdk = lakeops_shared::aws::load_sdk_config().await;
-        let api = AwsIngest::new(&sdk);
-        let text = match &settings.spec {
-            SpecSource::Inline(text) => text.clone(),
-            SpecSource::S3 { bucket, key } => settings::read_spec_from_s3(&api.s3, bucket, key)
-                .await
-                .map_err(|e| e.to_string())?,
-        };
-        let config = settings::config(&settings, &text).map_err(|e| e.to_string())?;
-        Ok::<_, String>((api, config))
+        Ok::<_, String>((AwsIngest::new(&sdk), settings))
     })
     .await;
-    let (api, config) = (&api, &config);
+    // The spec is read once, on the first batch rather than at init: S3 sends a
+    // test notification as soon as the buckets are wired to the queue, which
+    // can be before the spec is uploaded; that batch must not kill the process.
+    let config = OnceCell::new();
+    let (api, settings, config) = (&api, &settings, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let config = match config.get_or_try_init(|| load_config(api, settings)).await {
+            Ok(config) => config,
+            Err(_) if catalog_ingest::batch::only_test_events(&event.payload) => {
+                return Ok(SqsBatchResponse::default());
+            }
+            // The whole batch is retried: nothing can be catalogued without the spec.
+            Err(error) => {
+                return Err(lambda_runtime::Diagnostic::from(
+                    error.context("read the lake spec"),
+                ))
+            }
+        };
         let (response, _report) = catalog_ingest::handle_batch(api, config, event.payload).await;
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(response)
+        Ok::<SqsBatchResponse, lambda_runtime::Diagnostic>(response)
     }))
     .await
 }
