@@ -7,6 +7,7 @@ mod emulator;
 mod errors;
 mod faults;
 mod lifecycle;
+mod requests;
 mod scim;
 mod state;
 mod uc;
@@ -134,10 +135,18 @@ fn router(app: App) -> Router {
                 .post(emulator::set_faults)
                 .delete(emulator::clear_faults),
         )
+        .route(
+            "/_emulator/requests",
+            get(requests::list).delete(requests::clear),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             faults::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            requests::middleware,
         ))
         .with_state(app)
 }

@@ -198,6 +198,7 @@ impl State {
 pub struct App {
     pub settings: Arc<Settings>,
     state: Arc<Mutex<State>>,
+    pub requests: crate::requests::RequestLog,
 }
 
 impl App {
@@ -205,6 +206,7 @@ impl App {
         App {
             settings: Arc::new(settings),
             state: Arc::new(Mutex::new(state)),
+            requests: crate::requests::RequestLog::default(),
         }
     }
 

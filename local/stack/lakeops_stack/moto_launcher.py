@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeops_stack.lambda_router import InvokeResult, LambdaRouter
+from lakeops_stack.request_log import RequestLog, wrap
 
 log = logging.getLogger("lakeops.moto")
 
@@ -269,9 +270,28 @@ def install_rotation_patch(router: LambdaRouter) -> None:
     sm_models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
+REQUEST_LOG = RequestLog()
+
+
+def install_request_log(log_: RequestLog) -> None:
+    """Serve /_lakeops/* and log every request (see request_log.py), around moto's own app."""
+    from moto.moto_server import werkzeug_app
+
+    import functools
+
+    original_call = werkzeug_app.DomainDispatcherApplication.__call__
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        return wrap(functools.partial(original_call, self), log_)(environ, start_response)
+
+    werkzeug_app.DomainDispatcherApplication.__call__ = call
+
+
 def _invoke_and_log(router: LambdaRouter, fn: Any, event: bytes) -> InvokeResult:
     started = time.monotonic()
+    span = REQUEST_LOG.start_invocation(fn.function_name, event)
     result = router.invoke(fn.function_name, event, timeout_seconds=float(fn.timeout or 3))
+    REQUEST_LOG.end_invocation(span, result.failed)
     log.info(
         "invoke %s -> %s in %.2fs",
         fn.function_name,
@@ -451,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MOTO_PORT"] = str(args.port)
     router = LambdaRouter(args.lambda_port, Path(args.state_dir) / "functions" / "routes.json")
     install_patches(router)
+    install_request_log(REQUEST_LOG)
     SqsPoller(router).start()
 
     from moto.server import main as moto_server_main

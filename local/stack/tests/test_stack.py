@@ -363,3 +363,41 @@ def test_down_leaves_no_processes(tmp_path: Path, stack: Stack) -> None:
     assert not any(group_alive(pid) for pid in processes.values())
     second = run_stack("down", "--state-dir", str(state))
     assert "nothing was running" in second.stderr
+
+
+# ---- Request log (benchmarks) ----------------------------------------------------------------------------------
+
+
+def request_log(stack: Stack, kind: str, since: int = 0) -> dict:
+    url = f"http://127.0.0.1:{stack.aws_port}/_lakeops/{kind}?since={since}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_request_log_names_each_call_and_each_invocation(stack: Stack) -> None:
+    start = request_log(stack, "requests")["next"]
+    glue = stack.client("glue")
+    glue.create_database(DatabaseInput={"Name": "request_log_probe"})
+    glue.get_database(Name="request_log_probe")
+    s3 = stack.client("s3")
+    s3.put_object(Bucket="lakeops-test-data", Key="probe/a.csv", Body=b"a,b\n1,2\n")
+    s3.get_object(Bucket="lakeops-test-data", Key="probe/a.csv", Range="bytes=0-3")
+    stack.client("sqs").get_queue_url(QueueName="lakeops-test-work")
+    invocations = request_log(stack, "invocations")["next"]
+    stack.client("lambda").invoke(FunctionName=FUNCTION, Payload=b'{"stage": "probe"}')
+
+    logged = request_log(stack, "requests", start)["requests"]
+    calls = [(r["service"], r["operation"], r["mutating"]) for r in logged]
+    assert calls[:6] == [
+        ("glue", "CreateDatabase", True),
+        ("glue", "GetDatabase", False),
+        ("s3", "PutObject", True),
+        ("s3", "GetObject", False),
+        ("sqs", "GetQueueUrl", False),
+        ("lambda", "Invoke", True),
+    ]
+    assert logged[3]["range"] == "bytes=0-3"
+    assert all(r["client"] == "other" and r["status"] in (200, 206) and r["end"] >= r["start"] for r in logged[:5])
+    spans = [s for s in request_log(stack, "invocations", invocations)["invocations"] if s["function"] == FUNCTION]
+    assert spans and spans[0]["stage"] == "probe" and spans[0]["failed"] is False
+    assert spans[0]["start"] <= spans[0]["end"]

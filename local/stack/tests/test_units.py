@@ -249,3 +249,49 @@ def test_pid_files_ignore_reused_pids(tmp_path) -> None:
     assert state.read_pid("me") is None
     state.pid_file("me").write_text("999999999 1\n")
     assert state.read_pid("me") is None
+
+
+# ---- request log ---------------------------------------------------------------------------------------
+
+
+def _environ(method: str, path: str, service: str, query: str = "", **headers: str) -> dict:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=AKID/20261121/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x",
+    }
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper()] = value
+    return environ
+
+
+@pytest.mark.parametrize(
+    ("environ", "body", "expected"),
+    [
+        (_environ("POST", "/", "glue", X_AMZ_TARGET="AWSGlue.BatchCreatePartition"), None, ("glue", "BatchCreatePartition")),
+        (_environ("POST", "/", "ec2"), b"Action=DescribeNatGateways&Version=2016-11-15", ("ec2", "DescribeNatGateways")),
+        (_environ("GET", "/", "iam", "Action=ListAccessKeys&UserName=x"), None, ("iam", "ListAccessKeys")),
+        (_environ("GET", "/bucket/a/b.csv", "s3"), None, ("s3", "GetObject")),
+        (_environ("GET", "/bucket", "s3", "list-type=2&prefix=a/"), None, ("s3", "ListObjectsV2")),
+        (_environ("HEAD", "/bucket/k", "s3"), None, ("s3", "HeadObject")),
+        (_environ("PUT", "/bucket/k", "s3", X_AMZ_COPY_SOURCE="/b/o"), None, ("s3", "CopyObject")),
+        (_environ("POST", "/bucket", "s3", "delete="), None, ("s3", "DeleteObjects")),
+        (_environ("POST", "/GrantPermissions", "lakeformation"), None, ("lakeformation", "GrantPermissions")),
+        (_environ("GET", "/2015-03-31/functions/f", "lambda"), None, ("lambda", "GET /2015-03-31/functions/f")),
+    ],
+)
+def test_request_log_names_the_operation(environ: dict, body: bytes | None, expected: tuple[str, str]) -> None:
+    from lakeops_stack.request_log import describe
+
+    assert describe(environ, body) == expected
+
+
+def test_request_log_classifies_reads_and_writes() -> None:
+    from lakeops_stack.request_log import is_mutating
+
+    for read in ("GetTable", "BatchGetPartition", "ListObjectsV2", "DescribeNatGateways", "SearchTables", "ReceiveMessage"):
+        assert not is_mutating(read, "POST"), read
+    for write in ("CreateTable", "BatchCreatePartition", "UpdateTable", "BatchGrantPermissions", "DeleteNatGateway", "Publish"):
+        assert is_mutating(write, "POST"), write
+    assert is_mutating("POST /x", "POST") and not is_mutating("GET /x", "GET")
