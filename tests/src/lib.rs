@@ -342,3 +342,45 @@ impl Drop for LocalStack {
             .status();
     }
 }
+
+/// Ask `probe` every 250 ms until it answers `Some`, for at most `timeout`.
+/// `None` means the deadline passed; the caller reports what it last saw.
+/// For state that other processes change asynchronously (the local stack's
+/// notifications and functions), instead of sleeping a fixed time.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl LocalStack {
+    /// `events/lake-spec.json` with the layer buckets of this stack: the lake
+    /// that catalog-setup builds and catalog-ingest catalogues into.
+    pub fn sample_lake_spec(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(repo_root().join("events/lake-spec.json")).unwrap();
+        let mut spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for layer in spec["layers"].as_array_mut().unwrap() {
+            let logical = match layer["name"].as_str().unwrap() {
+                "raw" => "RawBucket",
+                "schematized" => "SchematizedBucket",
+                "filtered" => "FilteredBucket",
+                "emergency" => "EmergencyBucket",
+                "curated" => "CuratedBucket",
+                other => panic!("unexpected layer {other} in events/lake-spec.json"),
+            };
+            layer["bucket"] = serde_json::json!(self.resource(logical));
+        }
+        spec
+    }
+}

@@ -33,13 +33,16 @@ CAPACITY = 500_000
 # changes something. Classified by name, as AWS names its read APIs.
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "Search", "Query", "Scan", "Lookup", "Select", "Receive")
 
+# Calls that change nothing although their names do not say "read".
+READ_OPERATIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "Decrypt", "SimulatePrincipalPolicy"})
+
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
 def is_mutating(operation: str, method: str) -> bool:
     if " " in operation:  # an unnamed REST call: decide by method
         return method not in ("GET", "HEAD")
-    return not operation.startswith(READ_PREFIXES)
+    return not (operation.startswith(READ_PREFIXES) or operation in READ_OPERATIONS)
 
 
 def s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
