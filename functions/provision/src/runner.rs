@@ -280,48 +280,81 @@ async fn validate(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
     Ok(result)
 }
 
-async fn credentials(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
-    let api = ctx.account().await?;
-    let role = &ctx.spec.aws.cross_account_role_arn;
-    let compare = json!({"aws_credentials": {"sts_role": {"role_arn": role}}});
+/// An account credentials configuration for `role_arn`, named `name`, recorded under `key`.
+/// Databricks cannot update one: a different role is drift.
+async fn converge_credentials(
+    ctx: &Ctx<'_>,
+    api: &DatabricksClient,
+    name: String,
+    role_arn: &str,
+    key: &str,
+    result: &mut StageResult,
+) -> Result<(), StageFailure> {
+    let compare = json!({"aws_credentials": {"sts_role": {"role_arn": role_arn}}});
     let mut body = compare.clone();
-    body["credentials_name"] = json!(ctx.names.credentials());
-    let d = desired(
-        "credentials",
-        ctx.names.credentials(),
-        compare,
-        Updatable::No,
-    );
+    body["credentials_name"] = json!(name);
+    let d = desired("credentials", name, compare, Updatable::No);
     let converged = ctx
-        .resource(Some(&api), &account::credentials(&api), d, body, false)
+        .resource(Some(api), &account::credentials(api), d, body, false)
         .await?;
-    let mut result = StageResult::default();
-    record(&mut result, "credentials_id", &converged);
-    Ok(result)
+    record(result, key, &converged);
+    Ok(())
 }
 
-async fn storage(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
-    let api = ctx.account().await?;
-    let compare = json!({"root_bucket_info": {"bucket_name": ctx.spec.storage.root_bucket}});
+/// An account storage configuration for `bucket`, named `name`, recorded under `key`.
+/// Databricks cannot update one: a different bucket is drift.
+async fn converge_storage_configuration(
+    ctx: &Ctx<'_>,
+    api: &DatabricksClient,
+    name: String,
+    bucket: &str,
+    key: &str,
+    result: &mut StageResult,
+) -> Result<(), StageFailure> {
+    let compare = json!({"root_bucket_info": {"bucket_name": bucket}});
     let mut body = compare.clone();
-    body["storage_configuration_name"] = json!(ctx.names.storage());
-    let d = desired(
-        "storage_configuration",
-        ctx.names.storage(),
-        compare,
-        Updatable::No,
-    );
+    body["storage_configuration_name"] = json!(name);
+    let d = desired("storage_configuration", name, compare, Updatable::No);
     let converged = ctx
         .resource(
-            Some(&api),
-            &account::storage_configurations(&api),
+            Some(api),
+            &account::storage_configurations(api),
             d,
             body,
             false,
         )
         .await?;
+    record(result, key, &converged);
+    Ok(())
+}
+
+async fn credentials(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
+    let api = ctx.account().await?;
     let mut result = StageResult::default();
-    record(&mut result, "storage_configuration_id", &converged);
+    converge_credentials(
+        ctx,
+        &api,
+        ctx.names.credentials(),
+        &ctx.spec.aws.cross_account_role_arn,
+        "credentials_id",
+        &mut result,
+    )
+    .await?;
+    Ok(result)
+}
+
+async fn storage(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
+    let api = ctx.account().await?;
+    let mut result = StageResult::default();
+    converge_storage_configuration(
+        ctx,
+        &api,
+        ctx.names.storage(),
+        &ctx.spec.storage.root_bucket,
+        "storage_configuration_id",
+        &mut result,
+    )
+    .await?;
     Ok(result)
 }
 
@@ -631,39 +664,24 @@ async fn log_delivery(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
     let api = ctx.account().await?;
     // In destroy, the deliveries go first: they use the configurations.
     let configs = async |result: &mut StageResult| -> Result<(), StageFailure> {
-        let compare = json!({"aws_credentials": {"sts_role": {"role_arn": logs.role_arn}}});
-        let mut body = compare.clone();
-        body["credentials_name"] = json!(ctx.names.log_credentials());
-        let d = desired(
-            "credentials",
+        converge_credentials(
+            ctx,
+            &api,
             ctx.names.log_credentials(),
-            compare,
-            Updatable::No,
-        );
-        let converged = ctx
-            .resource(Some(&api), &account::credentials(&api), d, body, false)
-            .await?;
-        record(result, "log_credentials_id", &converged);
-        let compare = json!({"root_bucket_info": {"bucket_name": logs.bucket}});
-        let mut body = compare.clone();
-        body["storage_configuration_name"] = json!(ctx.names.log_storage());
-        let d = desired(
-            "storage_configuration",
+            &logs.role_arn,
+            "log_credentials_id",
+            result,
+        )
+        .await?;
+        converge_storage_configuration(
+            ctx,
+            &api,
             ctx.names.log_storage(),
-            compare,
-            Updatable::No,
-        );
-        let converged = ctx
-            .resource(
-                Some(&api),
-                &account::storage_configurations(&api),
-                d,
-                body,
-                false,
-            )
-            .await?;
-        record(result, "log_storage_configuration_id", &converged);
-        Ok(())
+            &logs.bucket,
+            "log_storage_configuration_id",
+            result,
+        )
+        .await
     };
     if ctx.mode != Mode::Destroy {
         configs(&mut result).await?;
