@@ -100,16 +100,18 @@ pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Res
     let method = req.method().clone();
     let start = epoch_seconds();
     let response = next.run(req).await;
-    app.requests
-        .record(&method, path, response.status().as_u16(), start, epoch_seconds());
+    app.requests.record(
+        &method,
+        path,
+        response.status().as_u16(),
+        start,
+        epoch_seconds(),
+    );
     response
 }
 
 /// `GET /_emulator/requests?since=N`
-pub async fn list(
-    State(app): State<App>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
+pub async fn list(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let (next, requests) = app.requests.since(since);
     Json(json!({ "next": next, "requests": requests }))
