@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Benchmarks of the deployed Lambda packages: cold init, peak RSS at init and
-# zip size of the six functions (see BENCHMARKS.md). Run through `./dev bench`.
-# Not part of `cargo test` or CI: it needs a quiet machine and a release build.
+# The benchmarks of BENCHMARKS.md, run through `./dev bench`. Not part of
+# `cargo test` or CI: they need a release build and a quiet machine.
 #
-#   ./dev bench [--runs N] [--skip-build] [--functions a,b] [--no-write]
+#   ./dev bench [--only init,first-event,ingest,calls] [--runs N] [--skip-build]
+#               [--functions a,b] [--objects N] [--no-write]
 #
-# The release build (LTO, one codegen unit) goes to its own target directory,
-# next to the usual one, so it never waits on or blocks the shared build lock:
+#   init         cold init, peak RSS at init and zip size of every function
+#                (bench/lambda_init.py, a local Lambda Runtime API)
+#   first-event  the first representative event of every function against the
+#                local stack (bench/first_event.py)
+#   ingest       catalog-ingest on 10,000 objects: objects/s, Glue calls against
+#                the minimum, ranged reads, peak RSS (bench/ingest.py)
+#   calls        AWS and Databricks calls of provision (per stage, first apply and
+#                re-run), lake-grants (200 grants) and network-sleep (3 gateways)
+#                on the local stack (bench/calls.py)
+#
+# Every benchmark runs (even after one misses a target); the exit status is
+# non-zero when any missed one. The release build (LTO, one codegen unit) goes to
+# its own target directory, so it never waits on or blocks the shared build lock:
 # LAKEOPS_BENCH_TARGET_DIR, default "$CARGO_TARGET_DIR-bench".
 set -euo pipefail
 
@@ -14,6 +25,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 runs=30
+objects=10000
+only="init,first-event,ingest,calls"
 build=1
 write=1
 functions="provision,catalog-setup,catalog-ingest,lake-grants,rotate-credentials,network-sleep"
@@ -22,8 +35,10 @@ while [ $# -gt 0 ]; do
     --runs) runs="$2"; shift 2 ;;
     --skip-build) build=0; shift ;;
     --functions) functions="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --objects) objects="$2"; shift 2 ;;
     --no-write) write=0; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,6 +50,12 @@ mkdir -p "$target"
 
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda is missing: run ./dev setup" >&2; exit 1; }
 
+wants() { [[ ",$only," == *",$1,"* ]]; }
+for part in ${only//,/ }; do
+  case "$part" in init|first-event|ingest|calls) ;; *) echo "unknown benchmark $part (--only)" >&2; exit 2 ;; esac
+done
+# calls runs the stack's own (debug) builds: call counts do not depend on the profile.
+if ! wants init && ! wants first-event && ! wants ingest; then build=0; fi
 if [ "$build" = 1 ]; then
   packages=()
   IFS=',' read -ra names <<<"$functions"
@@ -47,20 +68,46 @@ if [ "$build" = 1 ]; then
     --output-format zip "${packages[@]}"
 fi
 
-# The harness floor: the smallest process that asks the Runtime API for an event.
-floor="$target/bench-floor"
-if [ ! -x "$floor" ] || [ bench/floor.rs -nt "$floor" ]; then
-  rustc -O --edition 2021 -C panic=abort -C strip=symbols bench/floor.rs -o "$floor"
+markdown=()
+if [ "$write" = 1 ]; then markdown=(--markdown "$ROOT/BENCHMARKS.md"); fi
+# Measure above the priority of background builds when allowed (root), so that a
+# compiler on a shared machine disturbs the figures less. Without the permission,
+# measure at normal priority.
+priority=()
+if nice -n -10 true 2>/dev/null; then priority=(nice -n -10); fi
+python="$venv/bin/python"
+[ -x "$python" ] || python=python3
+failed=()
+
+if wants init; then
+  # The harness floor: the smallest process that asks the Runtime API for an event.
+  floor="$target/bench-floor"
+  if [ ! -x "$floor" ] || [ bench/floor.rs -nt "$floor" ]; then
+    rustc -O --edition 2021 -C panic=abort -C strip=symbols bench/floor.rs -o "$floor"
+  fi
+  echo "==> init: $runs runs per function (raw samples in $target/bench-results.json)" >&2
+  "${priority[@]}" python3 bench/lambda_init.py --lambda-dir "$target/lambda" --floor "$floor" --runs "$runs" \
+    --functions "$functions" --json "$target/bench-results.json" "${markdown[@]}" || failed+=(init)
+fi
+if wants first-event; then
+  echo "==> first-event: the first event of every function against a private local stack" >&2
+  first_runs=$(( runs < 10 ? 10 : runs ))
+  [ "$first_runs" -gt 15 ] && first_runs=15  # each run starts a process and does real work
+  "${priority[@]}" "$python" bench/first_event.py --lambda-dir "$target/lambda" --runs "$first_runs" \
+    --json "$target/bench-first-event.json" "${markdown[@]}" || failed+=(first-event)
+fi
+if wants ingest; then
+  echo "==> ingest: catalog-ingest on $objects objects" >&2
+  "${priority[@]}" "$python" bench/ingest.py --lambda-dir "$target/lambda" --objects "$objects" \
+    --json "$target/bench-ingest.json" "${markdown[@]}" || failed+=(ingest)
+fi
+if wants calls; then
+  echo "==> calls: provision, lake-grants and network-sleep on a private local stack" >&2
+  "$python" bench/calls.py --json "$target/bench-calls.json" "${markdown[@]}" || failed+=(calls)
 fi
 
-args=(--lambda-dir "$target/lambda" --floor "$floor" --runs "$runs" --functions "$functions"
-      --json "$target/bench-results.json")
-if [ "$write" = 1 ]; then args+=(--markdown "$ROOT/BENCHMARKS.md"); fi
-echo "==> measuring ($runs runs per function; raw samples in $target/bench-results.json)" >&2
-# Measure above the priority of background builds when allowed (root), so that
-# a compiler on a shared machine disturbs the figures less; the runs take a few
-# seconds. Without the permission, measure at normal priority.
-if nice -n -10 true 2>/dev/null; then
-  exec nice -n -10 python3 bench/lambda_init.py "${args[@]}"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "==> missed a target or failed: ${failed[*]} (see the output above and BENCHMARKS.md)" >&2
+  exit 1
 fi
-exec python3 bench/lambda_init.py "${args[@]}"
+echo "==> every benchmark met its targets" >&2
