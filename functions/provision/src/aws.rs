@@ -60,13 +60,15 @@ pub fn session_name(environment: &str) -> String {
 }
 
 /// An SDK config whose credentials are those of the last role of `roles`,
-/// each assumed with the credentials of the one before.
+/// each assumed with the credentials of the one before, and when those
+/// credentials expire (`None` for an empty chain: the base credentials).
 pub async fn assume_roles(
     base: &aws_config::SdkConfig,
     roles: &[String],
     session: &str,
-) -> Result<aws_config::SdkConfig, Error> {
+) -> Result<(aws_config::SdkConfig, Option<std::time::SystemTime>), Error> {
     let mut config = base.clone();
+    let mut expiry = None;
     for role in roles {
         let sts = lakeops_shared::aws::sts(&config);
         let out = sts
@@ -79,11 +81,12 @@ pub async fn assume_roles(
         let credentials = out.credentials().ok_or_else(|| {
             Error::terminal(format!("assuming role {role}: STS returned no credentials"))
         })?;
+        expiry = std::time::SystemTime::try_from(*credentials.expiration()).ok();
         let provider = aws_credential_types::Credentials::new(
             credentials.access_key_id(),
             credentials.secret_access_key(),
             Some(credentials.session_token().to_string()),
-            std::time::SystemTime::try_from(*credentials.expiration()).ok(),
+            expiry,
             "lakeops-assumed-role",
         );
         config = config
@@ -93,7 +96,7 @@ pub async fn assume_roles(
             )
             .build();
     }
-    Ok(config)
+    Ok((config, expiry))
 }
 
 /// What Secrets Manager knows about one secret, without its value.

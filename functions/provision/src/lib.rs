@@ -34,5 +34,6 @@ pub async fn platform_from_env(
         s3: lakeops_shared::aws::s3(sdk),
         sdk: sdk.clone(),
         pat_rotation_function_arn,
+        spec_clients: Default::default(),
     })
 }

@@ -16,6 +16,7 @@ use lakeops_shared::credentials::{Credential, DatabricksPat, DatabricksSpSecret}
 use lakeops_shared::databricks::{Credentials, DatabricksClient, DatabricksConnector};
 use lakeops_shared::Error;
 use serde_json::{json, Map, Value};
+use std::time::SystemTime;
 
 /// What every invocation shares, built once at init.
 #[derive(Clone)]
@@ -27,6 +28,93 @@ pub struct Platform {
     pub sdk: aws_config::SdkConfig,
     /// The function that rotates the PAT (`PAT_ROTATION_FUNCTION_ARN`), unless the spec names one.
     pub pat_rotation_function_arn: Option<String>,
+    /// Clients that depend on the spec, kept between invocations.
+    pub spec_clients: SpecClients,
+}
+
+/// Assumed roles count as fresh until this long before they expire.
+const SESSION_REFRESH_MARGIN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Clients that depend on the spec — Secrets Manager in an environment's own
+/// account (after its role chain), a connector for another Databricks account
+/// host — built on first use and kept for the life of the process. A warm
+/// container then runs the next stage without assuming the same roles again or
+/// building another HTTP client (and loading TLS roots) per invocation.
+#[derive(Clone, Default)]
+pub struct SpecClients {
+    /// (role chain, session name) -> client, and when its credentials expire.
+    sessions:
+        SharedMap<(Vec<String>, String), (aws_sdk_secretsmanager::Client, Option<SystemTime>)>,
+    /// account host -> connector.
+    connectors: SharedMap<String, DatabricksConnector>,
+}
+
+type SharedMap<K, V> = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<K, V>>>;
+
+fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &SharedMap<K, V>, key: &K) -> Option<V> {
+    map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .cloned()
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(map: &SharedMap<K, V>, key: K, value: V) {
+    map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, value);
+}
+
+/// Whether credentials that expire at `expiry` are still good to use at `now`. Pure.
+fn session_is_fresh(expiry: Option<SystemTime>, now: SystemTime) -> bool {
+    match expiry {
+        None => false,
+        Some(expiry) => now + SESSION_REFRESH_MARGIN < expiry,
+    }
+}
+
+impl SpecClients {
+    /// Secrets Manager as the last role of `roles` (the caller's own client when there is none).
+    async fn secrets_manager(
+        &self,
+        platform: &Platform,
+        roles: Vec<String>,
+        session: String,
+    ) -> Result<aws_sdk_secretsmanager::Client, StageFailure> {
+        if roles.is_empty() {
+            return Ok(platform.secrets.clone());
+        }
+        let key = (roles, session);
+        if let Some((client, expiry)) = cached(&self.sessions, &key) {
+            if session_is_fresh(expiry, SystemTime::now()) {
+                return Ok(client);
+            }
+        }
+        let (config, expiry) = crate::aws::assume_roles(&platform.sdk, &key.0, &key.1).await?;
+        let client = lakeops_shared::aws::secretsmanager(&config);
+        remember(&self.sessions, key, (client.clone(), expiry));
+        Ok(client)
+    }
+
+    /// The connector for `host` (the platform's own when it is the configured host).
+    fn connector(
+        &self,
+        platform: &Platform,
+        host: Option<&str>,
+    ) -> Result<DatabricksConnector, StageFailure> {
+        let configured = &platform.databricks.settings().account_host;
+        let host = match host.map(|h| h.trim_end_matches('/')) {
+            Some(host) if host != configured => host.to_string(),
+            _ => return Ok(platform.databricks.clone()),
+        };
+        if let Some(connector) = cached(&self.connectors, &host) {
+            return Ok(connector);
+        }
+        let mut settings = platform.databricks.settings().clone();
+        settings.account_host = host.clone();
+        let connector = DatabricksConnector::new(settings)?;
+        remember(&self.connectors, host, connector.clone());
+        Ok(connector)
+    }
 }
 
 /// Placeholder for an id that exists only after `apply`.
@@ -54,28 +142,12 @@ impl<'a> Ctx<'a> {
             spec.aws.admin_role_arn.as_deref(),
             spec.aws.environment_role_arn.as_deref(),
         );
-        let secrets_client = if roles.is_empty() {
-            platform.secrets.clone()
-        } else {
-            let config = crate::aws::assume_roles(
-                &platform.sdk,
-                &roles,
-                &crate::aws::session_name(&spec.environment),
-            )
+        let clients = &platform.spec_clients;
+        let secrets_client = clients
+            .secrets_manager(platform, roles, crate::aws::session_name(&spec.environment))
             .await?;
-            lakeops_shared::aws::secretsmanager(&config)
-        };
         // The spec may name another account host (e.g. a GovCloud account console).
-        let connector = match &spec.account.host {
-            Some(host)
-                if host.trim_end_matches('/') != platform.databricks.settings().account_host =>
-            {
-                let mut settings = platform.databricks.settings().clone();
-                settings.account_host = host.trim_end_matches('/').to_string();
-                DatabricksConnector::new(settings)?
-            }
-            _ => platform.databricks.clone(),
-        };
+        let connector = clients.connector(platform, spec.account.host.as_deref())?;
         Ok(Self {
             platform,
             mode,
@@ -1745,6 +1817,20 @@ async fn extras(ctx: &Ctx<'_>) -> Result<StageResult, StageFailure> {
 mod tests {
     use super::*;
     use crate::spec::tests::{full, minimal};
+
+    #[test]
+    fn assumed_sessions_are_renewed_before_they_expire() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+        assert!(session_is_fresh(Some(now + minutes(60)), now));
+        assert!(session_is_fresh(Some(now + minutes(6)), now));
+        // Within the margin, or past it: assume again.
+        assert!(!session_is_fresh(Some(now + minutes(5)), now));
+        assert!(!session_is_fresh(Some(now + minutes(1)), now));
+        assert!(!session_is_fresh(Some(now - minutes(1)), now));
+        // Unknown expiry: never trusted.
+        assert!(!session_is_fresh(None, now));
+    }
 
     #[test]
     fn one_key_for_both_use_cases_is_registered_once() {
