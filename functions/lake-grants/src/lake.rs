@@ -94,6 +94,9 @@ pub struct AwsLake {
     pub glue: aws_sdk_glue::Client,
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    /// The function's own identity: asked once per process (it cannot change while
+    /// the process lives), not once per run and again for the account id.
+    caller: tokio::sync::OnceCell<String>,
 }
 
 impl AwsLake {
@@ -103,6 +106,7 @@ impl AwsLake {
             glue: lakeops_shared::aws::glue(config),
             sts: lakeops_shared::aws::sts(config),
             s3: lakeops_shared::aws::s3(config),
+            caller: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -433,15 +437,20 @@ impl AwsLake {
 
 impl Lake for AwsLake {
     async fn caller_arn(&self) -> Result<String> {
-        let identity = self
-            .sts
-            .get_caller_identity()
-            .send()
+        self.caller
+            .get_or_try_init(|| async {
+                let identity = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("sts:GetCallerIdentity", e))?;
+                identity
+                    .arn
+                    .ok_or_else(|| Error::terminal("sts:GetCallerIdentity returned no ARN"))
+            })
             .await
-            .map_err(|e| aws_error("sts:GetCallerIdentity", e))?;
-        identity
-            .arn
-            .ok_or_else(|| Error::terminal("sts:GetCallerIdentity returned no ARN"))
+            .cloned()
     }
 
     async fn read_policy(&self, uri: &str) -> Result<String> {
