@@ -233,6 +233,61 @@ pub fn infer_delimited(
     })
 }
 
+/// While the rows of a JSON sample are merged, stands for "no value seen": a
+/// nested `null`, or the element of an empty array. It must not widen what
+/// the other rows say (`[{"a": 1}]` then `[]` is `array<struct<a:bigint>>`,
+/// not `array<string>`); what is still unseen after the sample is text.
+fn unseen() -> GlueType {
+    GlueType::Other("unseen".into())
+}
+
+fn has_unseen(ty: &GlueType) -> bool {
+    match ty {
+        GlueType::Array(item) => has_unseen(item),
+        GlueType::Struct(fields) => fields.iter().any(|(_, t)| has_unseen(t)),
+        other => *other == unseen(),
+    }
+}
+
+/// `GlueType::unify` for sampled JSON types, where unseen parts take the
+/// other side's type.
+fn merge_sampled(a: &GlueType, b: &GlueType) -> GlueType {
+    if !has_unseen(a) && !has_unseen(b) {
+        return GlueType::unify(a, b);
+    }
+    match (a, b) {
+        _ if *a == unseen() => b.clone(),
+        _ if *b == unseen() => a.clone(),
+        (GlueType::Array(x), GlueType::Array(y)) => GlueType::Array(Box::new(merge_sampled(x, y))),
+        (GlueType::Struct(x), GlueType::Struct(y)) => {
+            let mut fields = x.clone();
+            for (name, ty) in y {
+                match fields.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, existing)) => *existing = merge_sampled(existing, ty),
+                    None => fields.push((name.clone(), ty.clone())),
+                }
+            }
+            GlueType::Struct(fields)
+        }
+        _ => GlueType::unify(&settle_unseen(a.clone()), &settle_unseen(b.clone())),
+    }
+}
+
+/// What stayed unseen through the whole sample is text.
+fn settle_unseen(ty: GlueType) -> GlueType {
+    match ty {
+        GlueType::Array(item) => GlueType::Array(Box::new(settle_unseen(*item))),
+        GlueType::Struct(fields) => GlueType::Struct(
+            fields
+                .into_iter()
+                .map(|(name, t)| (name, settle_unseen(t)))
+                .collect(),
+        ),
+        other if other == unseen() => GlueType::String,
+        other => other,
+    }
+}
+
 /// The Glue type of a JSON value; `None` for null.
 fn json_type(value: &serde_json::Value, depth: usize) -> Result<Option<GlueType>, Reason> {
     use serde_json::Value;
@@ -252,13 +307,11 @@ fn json_type(value: &serde_json::Value, depth: usize) -> Result<Option<GlueType>
                 if let Some(ty) = json_type(item, depth + 1)? {
                     item_type = Some(match item_type {
                         None => ty,
-                        Some(seen) => GlueType::unify(&seen, &ty),
+                        Some(seen) => merge_sampled(&seen, &ty),
                     });
                 }
             }
-            Some(GlueType::Array(Box::new(
-                item_type.unwrap_or(GlueType::String),
-            )))
+            Some(GlueType::Array(Box::new(item_type.unwrap_or_else(unseen))))
         }
         Value::Object(map) => {
             let mut fields: Vec<(String, GlueType)> = Vec::new();
@@ -273,10 +326,7 @@ fn json_type(value: &serde_json::Value, depth: usize) -> Result<Option<GlueType>
                 if fields.iter().any(|(n, _)| *n == name) {
                     return Err(format!("nested fields collide on `{name}`"));
                 }
-                fields.push((
-                    name,
-                    json_type(value, depth + 1)?.unwrap_or(GlueType::String),
-                ));
+                fields.push((name, json_type(value, depth + 1)?.unwrap_or_else(unseen)));
             }
             if fields.is_empty() {
                 // Hive has no empty struct; keep the value as text.
@@ -331,7 +381,7 @@ pub fn infer_json_lines(
             if let Some(ty) = ty {
                 types[slot] = Some(match types[slot].take() {
                     None => ty,
-                    Some(seen) => GlueType::unify(&seen, &ty),
+                    Some(seen) => merge_sampled(&seen, &ty),
                 });
             }
         }
@@ -346,7 +396,7 @@ pub fn infer_json_lines(
     let columns = names
         .into_iter()
         .zip(types)
-        .map(|(name, ty)| Column::new(name, ty.unwrap_or(GlueType::String)))
+        .map(|(name, ty)| Column::new(name, ty.map(settle_unseen).unwrap_or(GlueType::String)))
         .collect();
     Ok(InferredSchema {
         format: DataFormat::Jsonl,
@@ -488,6 +538,31 @@ mod tests {
             vec![("user_name".to_string(), "User Name".to_string())]
         );
         assert_eq!(schema.row_count, Some(2));
+    }
+
+    #[test]
+    fn empty_arrays_and_nulls_do_not_widen_nested_types() {
+        let text = concat!(
+            r#"{"items": [{"sku": "a", "qty": 1}], "geo": {"lat": 1.5}, "ids": [1]}"#,
+            "\n",
+            r#"{"items": [], "geo": {"lat": null}, "ids": []}"#,
+            "\n",
+            r#"{"items": [{"sku": "b", "qty": null}], "geo": null, "ids": [[]]}"#,
+            "\n",
+            r#"{"items": [], "geo": {"lat": null}, "ids": [], "only": [], "none": {"x": null}}"#,
+            "\n"
+        );
+        let schema = infer_json_lines(text, Compression::None, true).unwrap();
+        assert_eq!(
+            cols(&schema),
+            pairs(&[
+                ("geo", "struct<lat:double>"),
+                ("ids", "array<string>"),
+                ("items", "array<struct<qty:bigint,sku:string>>"),
+                ("none", "struct<x:string>"),
+                ("only", "array<string>"),
+            ])
+        );
     }
 
     #[test]
