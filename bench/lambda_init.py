@@ -151,11 +151,11 @@ def dead_local_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def function_env(name: str, api: str, sandbox: Path, endpoint: str, lake_spec: str) -> dict[str, str]:
-    """A clean environment like the one Lambda gives the function (template.yaml
-    Globals and the function's own Variables), with dummy credentials. Nothing
-    is inherited from the harness's environment."""
-    env = {
+def lambda_runtime_env(name: str, api: str, sandbox: Path) -> dict[str, str]:
+    """What Lambda itself sets in a function's process (not the function's own
+    configuration): the Runtime API address, the task root, the log format of
+    template.yaml's LoggingConfig. Nothing is inherited from the harness."""
+    return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
@@ -176,6 +176,14 @@ def function_env(name: str, api: str, sandbox: Path, endpoint: str, lake_spec: s
         # template.yaml LoggingConfig: LogFormat JSON, ApplicationLogLevel.
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
         "AWS_LAMBDA_LOG_LEVEL": "INFO",
+    }
+
+
+def function_env(name: str, api: str, sandbox: Path, endpoint: str, lake_spec: str) -> dict[str, str]:
+    """A clean environment like the one Lambda gives the function (template.yaml
+    Globals and the function's own Variables), with dummy credentials. Nothing
+    is inherited from the harness's environment."""
+    env = lambda_runtime_env(name, api, sandbox) | {
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "ASIABENCHMARKEXAMPLE",
@@ -241,42 +249,61 @@ class InitFailed(RuntimeError):
     pass
 
 
+def spawn(server: RuntimeApi, run: Run, binary: Path, env: dict[str, str], output) -> tuple[subprocess.Popen, int]:
+    """Start `binary` as the process of `run`; return it and the clock reading
+    (perf_counter_ns) taken just before the spawn."""
+    # The run is registered before the spawn: a fast process may ask for its
+    # event before Popen has even returned.
+    server.current = run
+    started_ns = time.perf_counter_ns()
+    process = subprocess.Popen(
+        [str(binary)],
+        env=env,
+        cwd=env["LAMBDA_TASK_ROOT"],
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    run.pid = process.pid
+    run.pid_known.set()
+    return process, started_ns
+
+
+def wait_for(signal_: threading.Event, process: subprocess.Popen, what: str, binary: Path, log: Path, timeout_s: float) -> None:
+    """Wait until `signal_` is set; fail loudly, with the tail of the process's
+    output, if it exits or `timeout_s` passes first. `what` names the awaited
+    step ("its request for an event")."""
+    deadline = time.monotonic() + timeout_s
+    while not signal_.wait(timeout=0.05):
+        if process.poll() is not None:
+            raise InitFailed(
+                f"{binary.parent.name} exited with {process.returncode} while waiting for {what}:\n"
+                + log.read_text(errors="replace")[-4000:]
+            )
+        if time.monotonic() > deadline:
+            raise InitFailed(
+                f"{binary.parent.name}: timed out after {timeout_s}s waiting for {what}:\n"
+                + log.read_text(errors="replace")[-4000:]
+            )
+
+
+def stop(server: RuntimeApi, run: Run, process: subprocess.Popen) -> None:
+    """Kill the process and let go of the /next request it holds open."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait()
+    run.release.set()
+    server.current = None
+
+
 def measure_once(server: RuntimeApi, binary: Path, env: dict[str, str], log: Path, timeout_s: float) -> dict:
     with open(log, "wb") as output:
-        # The run is registered before the spawn: a fast process may ask for
-        # its event before Popen has even returned.
         run = Run()
-        server.current = run
-        started_ns = time.perf_counter_ns()
-        process = subprocess.Popen(
-            [str(binary)],
-            env=env,
-            cwd=env["LAMBDA_TASK_ROOT"],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        run.pid = process.pid
-        run.pid_known.set()
+        process, started_ns = spawn(server, run, binary, env, output)
         try:
-            deadline = time.monotonic() + timeout_s
-            while not run.arrived.wait(timeout=0.05):
-                if process.poll() is not None:
-                    raise InitFailed(
-                        f"{binary.parent.name} exited with {process.returncode} before asking for an event:\n"
-                        + log.read_text(errors="replace")[-4000:]
-                    )
-                if time.monotonic() > deadline:
-                    raise InitFailed(
-                        f"{binary.parent.name} did not ask for an event within {timeout_s}s:\n"
-                        + log.read_text(errors="replace")[-4000:]
-                    )
+            wait_for(run.arrived, process, "its request for an event", binary, log, timeout_s)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-            process.wait()
-            run.release.set()
-            server.current = None
+            stop(server, run, process)
     if run.other_requests:
         raise InitFailed(f"{binary.parent.name} made unexpected Runtime API calls: {run.other_requests}")
     return {
@@ -425,11 +452,13 @@ def render(results: dict) -> str:
     return "\n".join(lines), checks
 
 
-def write_markdown(path: Path, block: str) -> None:
+def write_markdown(path: Path, block: str, begin: str = BEGIN_MARK, end: str = END_MARK) -> None:
+    """Replace the block between `begin` and `end` (markers included in
+    `block`), or append it when the file has none."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN_MARK in text and END_MARK in text:
-        head = text.split(BEGIN_MARK, 1)[0]
-        tail = text.split(END_MARK, 1)[1]
+    if begin in text and end in text:
+        head = text.split(begin, 1)[0]
+        tail = text.split(end, 1)[1]
         text = head + block + tail
     else:
         text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + block + "\n"
