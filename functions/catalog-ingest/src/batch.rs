@@ -2,12 +2,29 @@
 //! with the fewest calls, and the messages whose objects failed reported as
 //! batch item failures (SQS redelivers them, then moves them to the DLQ).
 //!
-//! Calls per batch, per table: one GetTable; one CreateTable or at most one
-//! UpdateTable (all new columns of the batch in one new version); one
-//! BatchGetPartition per 1000 candidate partitions (none for a table created
-//! in this batch); one BatchCreatePartition per 100 missing partitions; one
-//! BatchDeletePartition per 25 emptied partitions. Duplicates within a batch
-//! are read and registered once.
+//! A warm container keeps what Glue confirmed in a [`CatalogCache`] (tables
+//! and partitions known to exist, each trusted for the cache's TTL, 5 minutes
+//! by default; see `cache.rs` for what that bounds). Calls per batch, per
+//! table:
+//!
+//! - table: none when the cache knows it and the batch adds no column;
+//!   otherwise one GetTable, then one CreateTable (the table is new) or one
+//!   UpdateTable (all new columns of the batch in one new version). A column
+//!   to add, or an object to reject, found against the cached definition is
+//!   decided again on a fresh GetTable first: writes replace the whole table
+//!   and rejections are final;
+//! - partitions: none for the partitions the cache knows. The others are
+//!   registered with one BatchCreatePartition per 100, where
+//!   `AlreadyExistsException` for an entry is success — the call is the probe
+//!   and the write at once. Only when more than 100 are unknown to a cold
+//!   cache (and the table was not created by this batch) does one
+//!   BatchGetPartition per 1000 come first, so that existing ones are not
+//!   created one call per 100;
+//! - removals: one BatchDeletePartition per 25 emptied partitions.
+//!
+//! Duplicates within a batch are read and registered once. A cold container
+//! (or a TTL of 0) starts from Glue: one GetTable per table and one
+//! BatchCreatePartition per 100 distinct partitions of the batch.
 //!
 //! Order does not matter: every decision is taken from the current state of
 //! S3 (an object that is gone is not cataloged, a partition is dropped only
@@ -18,6 +35,7 @@ use crate::api::{
     ByteRange, CrawlStart, Created, IngestApi, PartitionSpec, Updated, MAX_CREATE_PARTITIONS,
     MAX_DELETE_PARTITIONS, MAX_GET_PARTITIONS,
 };
+use crate::cache::{probe_before_create, CatalogCache, TableId};
 use crate::format::{
     format_from_name, gunzip_prefix, is_gzip, sniff_text, valid_text_prefix, Compression,
     PARQUET_MAGIC,
@@ -27,12 +45,14 @@ use crate::parquet_footer::{infer_parquet, metadata_length, FIRST_TAIL_READ, FOO
 use crate::table::{apply_additions, evolve, table_definition, TableDefinition};
 use crate::text::{infer_delimited, infer_json_lines};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures_util::StreamExt;
 use lakeops_shared::retry::{RetryAdvice, RetryPolicy};
 use lakeops_shared::spec::lake::{DataFormat, LakeSpec};
 use lakeops_shared::{Error, ErrorKind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::time::Instant;
 
 /// How much ingest reads, and where alerts go.
 #[derive(Debug, Clone)]
@@ -406,13 +426,27 @@ fn is_already_exists(code: &str) -> bool {
     code == "AlreadyExistsException"
 }
 
-/// Handle one SQS batch. Never fails as a whole: each message either
-/// succeeds or is listed in the batch item failures.
+/// Handle one SQS batch as a cold container would: knowing nothing of the
+/// catalog beforehand, remembering nothing afterwards.
 pub async fn handle_batch<A: IngestApi>(
     api: &A,
     config: &IngestConfig,
     event: SqsEvent,
 ) -> (SqsBatchResponse, Report) {
+    handle_batch_cached(api, config, &mut CatalogCache::disabled(), event).await
+}
+
+/// Handle one SQS batch with what earlier batches of this container learned of
+/// the catalog (`cache`), and teach it what this batch confirms. Never fails as
+/// a whole: each message either succeeds or is listed in the batch item
+/// failures.
+pub async fn handle_batch_cached<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    cache: &mut CatalogCache,
+    event: SqsEvent,
+) -> (SqsBatchResponse, Report) {
+    cache.prune(Instant::now());
     let mut report = Report::default();
     let mut items: Vec<Item> = Vec::new();
     let mut bad_messages: Vec<(String, String)> = Vec::new();
@@ -428,14 +462,26 @@ pub async fn handle_batch<A: IngestApi>(
         }
     }
 
-    // Read each distinct arriving object once.
-    let mut examined: HashMap<(String, String), Result<Examined, Failure>> = HashMap::new();
-    for item in items.iter().filter(|i| i.event.kind == EventKind::Created) {
-        let id = (item.event.bucket.clone(), item.event.key.clone());
-        if let std::collections::hash_map::Entry::Vacant(slot) = examined.entry(id) {
-            slot.insert(examine(api, config, &item.event).await);
-        }
-    }
+    // Read each distinct arriving object once, a few at a time: each read
+    // waits on S3 far longer than it computes, and holds at most one sample.
+    let mut distinct: BTreeSet<(String, String)> = BTreeSet::new();
+    let arriving: Vec<&ObjectEvent> = items
+        .iter()
+        .filter(|i| i.event.kind == EventKind::Created)
+        .filter(|i| distinct.insert((i.event.bucket.clone(), i.event.key.clone())))
+        .map(|i| &i.event)
+        .collect();
+    let examined: HashMap<(String, String), Result<Examined, Failure>> =
+        futures_util::stream::iter(arriving)
+            .map(|event| async move {
+                (
+                    (event.bucket.clone(), event.key.clone()),
+                    examine(api, config, event).await,
+                )
+            })
+            .buffer_unordered(READS_IN_FLIGHT)
+            .collect()
+            .await;
 
     let mut tables: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     let mut crawls: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -476,6 +522,7 @@ pub async fn handle_batch<A: IngestApi>(
         catalog_table(
             api,
             config,
+            cache,
             database,
             name,
             &definitions,
@@ -505,7 +552,7 @@ pub async fn handle_batch<A: IngestApi>(
         }
     }
 
-    remove_partitions(api, config, &mut items, &mut report).await;
+    remove_partitions(api, config, cache, &mut items, &mut report).await;
     send_alerts(api, config, &examined, &mut items, &mut report).await;
 
     let mut response = SqsBatchResponse::default();
@@ -542,6 +589,8 @@ pub async fn handle_batch<A: IngestApi>(
         partitions_created = report.partitions_created,
         partitions_deleted = report.partitions_deleted,
         drift = report.drift.len(),
+        known_tables = cache.table_count(),
+        known_partitions = cache.partition_count(),
         "batch cataloged"
     );
     (response, report)
@@ -549,34 +598,58 @@ pub async fn handle_batch<A: IngestApi>(
 
 /// Create or evolve one table for the objects of a batch, then register
 /// their partitions.
+#[allow(clippy::too_many_arguments)]
 async fn catalog_table<A: IngestApi>(
     api: &A,
     config: &IngestConfig,
+    cache: &mut CatalogCache,
     database: &str,
     name: &str,
     definitions: &[(usize, &TableDefinition, &Placement)],
     items: &mut [Item],
     report: &mut Report,
 ) {
+    let id: TableId = (database.to_string(), name.to_string());
     let fail_all = |items: &mut [Item], failure: &Failure| {
         for (i, _, _) in definitions {
             items[*i].fail(failure);
         }
     };
-    // Another writer may create or change the table between our read and our
-    // write; then read again and decide again, a bounded number of times.
-    let mut attempts = 0;
+    // Each pass takes the table from the cache when it knows it, else from
+    // Glue. Another writer may create or change the table between our read
+    // and our write; then read again and decide again, a bounded number of
+    // times.
+    let mut read_glue = false;
+    let mut passes = 0;
     let (table, created, accepted) = loop {
-        attempts += 1;
-        let existing = match retried(config.retry, |_| api.get_table(database, name)).await {
-            Ok(existing) => existing,
-            Err(error) => {
-                return fail_all(
-                    items,
-                    &error
-                        .context(format!("glue:GetTable {database}.{name}"))
-                        .into(),
-                )
+        let cached = if read_glue {
+            None
+        } else {
+            cache.table(&id, Instant::now()).cloned()
+        };
+        let from_cache = cached.is_some();
+        let existing = match cached {
+            Some(table) => Some(table),
+            None => {
+                passes += 1;
+                match retried(config.retry, |_| api.get_table(database, name)).await {
+                    Ok(Some(table)) => {
+                        cache.confirm_table(table.clone(), Instant::now());
+                        Some(table)
+                    }
+                    Ok(None) => {
+                        cache.forget_table(&id);
+                        None
+                    }
+                    Err(error) => {
+                        return fail_all(
+                            items,
+                            &error
+                                .context(format!("glue:GetTable {database}.{name}"))
+                                .into(),
+                        )
+                    }
+                }
             }
         };
         let is_new = existing.is_none();
@@ -600,6 +673,12 @@ async fn catalog_table<A: IngestApi>(
                 }
             }
         }
+        // A write replaces the whole table and a rejection is final: neither
+        // is decided on a remembered definition.
+        if from_cache && (added > 0 || !rejected.is_empty()) {
+            read_glue = true;
+            continue;
+        }
         let outcome = if is_new {
             retried(config.retry, |_| api.create_table(&table))
                 .await
@@ -613,6 +692,13 @@ async fn catalog_table<A: IngestApi>(
         };
         match outcome {
             Ok(true) => {
+                if is_new || added > 0 {
+                    // What Glue now holds; its new version id is not returned,
+                    // and is not needed: every write reads the table first.
+                    let mut written = table.clone();
+                    written.version_id = None;
+                    cache.confirm_table(written, Instant::now());
+                }
                 for (i, reason) in rejected {
                     items[i].fail(&Failure::rejected(reason));
                 }
@@ -630,24 +716,33 @@ async fn catalog_table<A: IngestApi>(
                 break (table, is_new, accepted);
             }
             // Created or changed by another writer meanwhile: read it again.
-            Ok(false) if attempts < 3 => continue,
+            Ok(false) if passes < 3 => {
+                read_glue = true;
+                continue;
+            }
             Ok(false) => {
+                cache.forget_table(&id);
                 return fail_all(
                     items,
                     &Failure {
                         reason: format!("table {database}.{name} keeps changing"),
                         retryable: true,
                     },
-                )
+                );
             }
-            Err(error) if error.is_retryable() && attempts < 3 => continue,
+            Err(error) if error.is_retryable() && passes < 3 => {
+                cache.forget_table(&id);
+                read_glue = true;
+                continue;
+            }
             Err(error) => {
+                cache.forget_table(&id);
                 return fail_all(
                     items,
                     &error
                         .context(format!("glue write {database}.{name}"))
                         .into(),
-                )
+                );
             }
         }
     };
@@ -664,17 +759,26 @@ async fn catalog_table<A: IngestApi>(
             .1
             .push(i);
     }
-    let candidates: Vec<Vec<String>> = wanted.keys().cloned().collect();
+    let now = Instant::now();
+    let unknown: Vec<Vec<String>> = wanted
+        .keys()
+        .filter(|values| !cache.partition_known(&id, values, now))
+        .cloned()
+        .collect();
     let mut existing: BTreeSet<Vec<String>> = BTreeSet::new();
-    if !created {
-        for chunk in candidates.chunks(MAX_GET_PARTITIONS) {
+    if probe_before_create(unknown.len(), created) {
+        for chunk in unknown.chunks(MAX_GET_PARTITIONS) {
             match retried(config.retry, |_| {
                 api.batch_get_partitions(database, name, chunk)
             })
             .await
             {
-                Ok(found) => existing.extend(found),
+                Ok(found) => {
+                    cache.confirm_partitions(&id, &found, Instant::now());
+                    existing.extend(found);
+                }
                 Err(error) => {
+                    cache.forget_table(&id);
                     let failure: Failure = error
                         .context(format!("glue:BatchGetPartition {database}.{name}"))
                         .into();
@@ -690,12 +794,12 @@ async fn catalog_table<A: IngestApi>(
             }
         }
     }
-    let missing: Vec<PartitionSpec> = wanted
+    let missing: Vec<PartitionSpec> = unknown
         .iter()
-        .filter(|(values, _)| !existing.contains(*values))
-        .map(|(values, (location, _))| PartitionSpec {
+        .filter(|values| !existing.contains(*values))
+        .map(|values| PartitionSpec {
             values: values.clone(),
-            location: location.clone(),
+            location: wanted[values].0.clone(),
         })
         .collect();
     for chunk in missing.chunks(MAX_CREATE_PARTITIONS) {
@@ -711,6 +815,8 @@ async fn catalog_table<A: IngestApi>(
             {
                 Ok(errors) => errors,
                 Err(error) => {
+                    // The table may be gone: learn it again next time.
+                    cache.forget_table(&id);
                     let failure: Failure = error
                         .context(format!("glue:BatchCreatePartition {database}.{name}"))
                         .into();
@@ -722,43 +828,86 @@ async fn catalog_table<A: IngestApi>(
                     break;
                 }
             };
-            let mut retry_values = BTreeSet::new();
-            let mut failed_values = BTreeSet::new();
-            for error in errors {
-                if is_already_exists(&error.code) {
-                    continue;
-                }
-                let transient = lakeops_shared::aws::is_transient_code(&error.code);
-                if transient && round + 1 < PARTITION_ROUNDS {
-                    retry_values.insert(error.values);
-                    continue;
+            let sent = pending.len();
+            let answer = sort_partition_errors(&errors, round + 1 < PARTITION_ROUNDS);
+            for error in errors.iter().filter(|e| answer.failed.contains(&e.values)) {
+                if error.code == "EntityNotFoundException" {
+                    cache.forget_table(&id);
                 }
                 let failure = Failure {
                     reason: format!(
                         "glue:BatchCreatePartition {database}.{name} {:?}: {}: {}",
                         error.values, error.code, error.message
                     ),
-                    retryable: transient,
+                    retryable: lakeops_shared::aws::is_transient_code(&error.code),
                 };
                 if let Some((_, members)) = wanted.get(&error.values) {
                     for &i in members {
                         items[i].fail(&failure);
                     }
                 }
-                failed_values.insert(error.values);
             }
-            report.partitions_created += pending
+            let confirmed: Vec<&Vec<String>> = pending
                 .iter()
-                .filter(|p| !failed_values.contains(&p.values) && !retry_values.contains(&p.values))
-                .count();
-            pending.retain(|p| retry_values.contains(&p.values));
+                .map(|p| &p.values)
+                .filter(|v| !answer.failed.contains(*v) && !answer.resend.contains(*v))
+                .collect();
+            report.partitions_created += answer.created(sent);
+            cache.confirm_partitions(&id, confirmed, Instant::now());
+            pending.retain(|p| answer.resend.contains(&p.values));
             if !pending.is_empty() {
-                tokio::time::sleep(config.retry.backoff_cap(round)).await;
+                let delay = config
+                    .retry
+                    .delay(round, RetryAdvice::Retry, &mut rand::rng());
+                tokio::time::sleep(delay).await;
             }
             round += 1;
         }
     }
 }
+
+/// What the per-entry errors of one BatchCreatePartition answer mean.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct PartitionAnswer {
+    /// Existed already: success, but not created by this call.
+    pub(crate) existing: BTreeSet<Vec<String>>,
+    /// Throttled (or another transient fault): send again.
+    pub(crate) resend: BTreeSet<Vec<String>>,
+    /// Not registered: their objects fail.
+    pub(crate) failed: BTreeSet<Vec<String>>,
+}
+
+impl PartitionAnswer {
+    /// How many of the `sent` entries this call created.
+    pub(crate) fn created(&self, sent: usize) -> usize {
+        sent.saturating_sub(self.existing.len() + self.resend.len() + self.failed.len())
+    }
+}
+
+/// Sort the per-entry errors: `AlreadyExistsException` is success, a
+/// transient fault is sent again while `may_resend`, anything else fails.
+pub(crate) fn sort_partition_errors(
+    errors: &[crate::api::PartitionError],
+    may_resend: bool,
+) -> PartitionAnswer {
+    let mut answer = PartitionAnswer::default();
+    for error in errors {
+        let set = if is_already_exists(&error.code) {
+            &mut answer.existing
+        } else if may_resend && lakeops_shared::aws::is_transient_code(&error.code) {
+            &mut answer.resend
+        } else {
+            &mut answer.failed
+        };
+        set.insert(error.values.clone());
+    }
+    answer
+}
+
+/// Objects read at once. Each holds at most one sample (`text_sample_bytes`,
+/// 64 KiB by default, or a Parquet footer tail of 64 KiB) and its decompressed
+/// text (at most `max_decompressed_bytes`), so memory stays bounded.
+const READS_IN_FLIGHT: usize = 8;
 
 /// Rounds of BatchCreatePartition for entries that came back throttled.
 const PARTITION_ROUNDS: u32 = 3;
@@ -767,6 +916,7 @@ const PARTITION_ROUNDS: u32 = 3;
 async fn remove_partitions<A: IngestApi>(
     api: &A,
     config: &IngestConfig,
+    cache: &mut CatalogCache,
     items: &mut [Item],
     report: &mut Report,
 ) {
@@ -824,8 +974,11 @@ async fn remove_partitions<A: IngestApi>(
         }
     }
     for ((database, table), partitions) in to_delete {
+        let id: TableId = (database.clone(), table.clone());
         for chunk in partitions.chunks(MAX_DELETE_PARTITIONS) {
             let values: Vec<Vec<String>> = chunk.iter().map(|(v, _)| v.clone()).collect();
+            // Forgotten before the call: whatever its answer, they may be gone.
+            cache.forget_partitions(&id, &values);
             match retried(config.retry, |_| {
                 api.batch_delete_partitions(&database, &table, &values)
             })
@@ -864,6 +1017,7 @@ async fn remove_partitions<A: IngestApi>(
                     }
                 }
                 Err(error) if error.message.contains("EntityNotFoundException") => {
+                    cache.forget_table(&id);
                     for (_, members) in chunk {
                         for &i in members {
                             items[i].settle(Outcome::Removed);

@@ -4,7 +4,8 @@
 use crate::api::{
     ByteRange, CrawlStart, Created, IngestApi, PartitionError, PartitionSpec, RangeRead, Updated,
 };
-use crate::batch::{handle_batch, IngestConfig, Outcome, Report};
+use crate::batch::{handle_batch, handle_batch_cached, IngestConfig, Outcome, Report};
+use crate::cache::CatalogCache;
 use crate::table::TableDefinition;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lakeops_shared::retry::RetryPolicy;
@@ -49,6 +50,33 @@ impl Fake {
 
     fn glue_calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The Glue calls made since the last time this was asked.
+    fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().calls)
+    }
+
+    /// Drop a table (and its partitions) behind the ingester's back.
+    fn drop_table(&self, db: &str, name: &str) {
+        let mut state = self.state.lock().unwrap();
+        let id = (db.to_string(), name.to_string());
+        state.tables.remove(&id);
+        state.partitions.remove(&id);
+    }
+
+    /// Drop a partition behind the ingester's back.
+    fn drop_partition(&self, db: &str, name: &str, values: &[&str]) {
+        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        if let Some(p) = self
+            .state
+            .lock()
+            .unwrap()
+            .partitions
+            .get_mut(&(db.to_string(), name.to_string()))
+        {
+            p.remove(&values);
+        }
     }
 
     fn table(&self, db: &str, name: &str) -> Option<TableDefinition> {
@@ -157,6 +185,15 @@ impl IngestApi for Fake {
         let mut state = self.state.lock().unwrap();
         state.calls.push("BatchCreatePartition".into());
         assert!(partitions.len() <= 100, "at most 100 per call");
+        if !state
+            .tables
+            .contains_key(&(table.database.clone(), table.name.clone()))
+        {
+            return Err(lakeops_shared::Error::terminal(format!(
+                "glue:BatchCreatePartition: EntityNotFoundException: table {} not found",
+                table.name
+            )));
+        }
         if state.throttle_partitions > 0 {
             state.throttle_partitions -= 1;
             return Ok(partitions
@@ -664,4 +701,305 @@ async fn briefly_throttled_partitions_are_sent_again() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(report.partitions_created, 2);
     assert_eq!(api.partitions("lake_raw", "t").len(), 2);
+}
+
+// --- The warm-container cache ---------------------------------------------
+
+async fn run_warm(
+    api: &Fake,
+    cache: &mut CatalogCache,
+    messages: &[(&str, String)],
+) -> (SqsBatchResponse, Report) {
+    handle_batch_cached(api, &config(), cache, batch(messages)).await
+}
+
+fn ok(response: &SqsBatchResponse, report: &Report) {
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        report.failed().collect::<Vec<_>>()
+    );
+}
+
+const TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[tokio::test]
+async fn a_warm_container_calls_glue_only_for_what_is_new() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    for key in [
+        "t/dt=1/a.csv",
+        "t/dt=1/b.csv",
+        "t/dt=2/a.csv",
+        "t/dt=3/a.csv",
+    ] {
+        api.put("lake-raw", key, b"a,b\n1,2\n");
+    }
+    let (response, report) = run_warm(
+        &api,
+        &mut cache,
+        &[
+            ("m1", created("t/dt=1/a.csv")),
+            ("m2", created("t/dt=2/a.csv")),
+        ],
+    )
+    .await;
+    ok(&response, &report);
+    assert_eq!(
+        api.take_calls(),
+        ["GetTable", "CreateTable", "BatchCreatePartition"]
+    );
+    // Known table, known partition, same columns: no Glue call at all.
+    let (response, report) = run_warm(&api, &mut cache, &[("m3", created("t/dt=1/b.csv"))]).await;
+    ok(&response, &report);
+    assert!(api.take_calls().is_empty());
+    assert_eq!(report.objects[0].2, Outcome::Cataloged);
+    // A new partition: only its creation.
+    let (response, report) = run_warm(&api, &mut cache, &[("m4", created("t/dt=3/a.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["BatchCreatePartition"]);
+    assert_eq!(report.partitions_created, 1);
+    // A new column: the table is read again before it is written.
+    api.put("lake-raw", "t/dt=3/b.csv", b"a,b,c\n1,2,3\n");
+    let (response, report) = run_warm(&api, &mut cache, &[("m5", created("t/dt=3/b.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["GetTable", "UpdateTable"]);
+    assert_eq!(report.columns_added, 1);
+    // And the new definition is what the cache now knows.
+    api.put("lake-raw", "t/dt=3/c.csv", b"a,b,c\n4,5,6\n");
+    let (response, _) = run_warm(&api, &mut cache, &[("m6", created("t/dt=3/c.csv"))]).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(api.take_calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_column_another_writer_added_needs_no_update() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    api.put("lake-raw", "t/a.jsonl", b"{\"a\": 1}\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/a.jsonl"))]).await;
+    api.take_calls();
+    // Another container added `b` meanwhile; our cache has only `a`.
+    {
+        let mut state = api.state.lock().unwrap();
+        let table = state
+            .tables
+            .get_mut(&("lake_raw".to_string(), "t".to_string()))
+            .unwrap();
+        table.columns.push(crate::format::Column::new(
+            "b",
+            crate::glue_type::GlueType::BigInt,
+        ));
+        table.version_id = Some("2".into());
+    }
+    api.put("lake-raw", "t/b.jsonl", b"{\"a\": 1, \"b\": 2}\n");
+    let (response, report) = run_warm(&api, &mut cache, &[("m2", created("t/b.jsonl"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["GetTable"]);
+    assert_eq!(report.columns_added, 0);
+}
+
+#[tokio::test]
+async fn a_cold_container_reports_existing_partitions_as_not_created() {
+    let api = Fake::default();
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    let (response, report) = run(&api, &[("m1", created("t/dt=1/a.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(report.partitions_created, 1);
+    api.take_calls();
+    // Redelivered to a cold container: the creation answers AlreadyExists,
+    // which is success but creates nothing.
+    let (response, report) = run(&api, &[("m1", created("t/dt=1/a.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["GetTable", "BatchCreatePartition"]);
+    assert_eq!(report.partitions_created, 0);
+    assert_eq!(report.objects[0].2, Outcome::Cataloged);
+}
+
+#[tokio::test]
+async fn many_unknown_partitions_of_an_existing_table_are_probed_first() {
+    let api = Fake::default();
+    let keys: Vec<String> = (0..150).map(|i| format!("t/dt={i}/a.csv")).collect();
+    for key in &keys {
+        api.put("lake-raw", key, b"a\n1\n");
+    }
+    let ids: Vec<String> = (0..150).map(|i| format!("m{i}")).collect();
+    let messages: Vec<(&str, String)> = ids
+        .iter()
+        .zip(&keys)
+        .map(|(id, key)| (id.as_str(), created(key)))
+        .collect();
+    // The first 140 exist already (another container made them).
+    let (response, report) = run(&api, &messages[..140]).await;
+    ok(&response, &report);
+    api.take_calls();
+    let (response, report) = run(&api, &messages).await;
+    ok(&response, &report);
+    // 1 probe + 1 creation of the 10 missing, instead of 2 creations of 150.
+    assert_eq!(
+        api.take_calls(),
+        ["GetTable", "BatchGetPartition", "BatchCreatePartition"]
+    );
+    assert_eq!(report.partitions_created, 10);
+    assert_eq!(api.partitions("lake_raw", "t").len(), 150);
+}
+
+#[tokio::test]
+async fn what_failed_is_not_remembered() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    api.put("lake-raw", "t/dt=2/a.csv", b"a\n1\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/dt=1/a.csv"))]).await;
+    api.take_calls();
+    api.state.lock().unwrap().throttle_partitions = 10;
+    let (response, _) = run_warm(&api, &mut cache, &[("m2", created("t/dt=2/a.csv"))]).await;
+    assert_eq!(failed_ids(&response), vec!["m2"]);
+    assert_eq!(api.take_calls(), ["BatchCreatePartition"; 3]);
+    // Redelivered: the partition is still unknown, so it is created now.
+    api.state.lock().unwrap().throttle_partitions = 0;
+    let (response, report) = run_warm(&api, &mut cache, &[("m2", created("t/dt=2/a.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["BatchCreatePartition"]);
+    assert_eq!(api.partitions("lake_raw", "t").len(), 2);
+}
+
+#[tokio::test]
+async fn a_table_dropped_behind_our_back_is_recreated_on_redelivery() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    api.put("lake-raw", "t/dt=2/a.csv", b"a\n1\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/dt=1/a.csv"))]).await;
+    api.drop_table("lake_raw", "t");
+    api.take_calls();
+    // The cache still believes in the table: the creation of the new
+    // partition fails on the missing table, and the table is forgotten.
+    let (response, _) = run_warm(&api, &mut cache, &[("m2", created("t/dt=2/a.csv"))]).await;
+    assert_eq!(failed_ids(&response), vec!["m2"]);
+    assert_eq!(api.take_calls(), ["BatchCreatePartition"]);
+    // The redelivery starts from Glue and puts it all back.
+    let (response, report) = run_warm(&api, &mut cache, &[("m2", created("t/dt=2/a.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(
+        api.take_calls(),
+        ["GetTable", "CreateTable", "BatchCreatePartition"]
+    );
+    assert!(api.table("lake_raw", "t").is_some());
+}
+
+#[tokio::test]
+async fn our_own_removals_are_never_stale() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/dt=1/a.csv"))]).await;
+    api.delete("lake-raw", "t/dt=1/a.csv");
+    let removed = notification("ObjectRemoved:Delete", "lake-raw", "t/dt=1/a.csv");
+    let (response, report) = run_warm(&api, &mut cache, &[("r1", removed)]).await;
+    ok(&response, &report);
+    assert_eq!(report.partitions_deleted, 1);
+    api.take_calls();
+    // Data comes back to the dropped partition: it is registered again.
+    api.put("lake-raw", "t/dt=1/b.csv", b"a\n1\n");
+    let (response, report) = run_warm(&api, &mut cache, &[("m2", created("t/dt=1/b.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["BatchCreatePartition"]);
+    assert_eq!(api.partitions("lake_raw", "t"), vec![vec!["1".to_string()]]);
+}
+
+#[tokio::test]
+async fn out_of_band_deletions_are_seen_again_after_the_ttl() {
+    let api = Fake::default();
+    let ttl = std::time::Duration::from_millis(200);
+    let mut cache = CatalogCache::new(ttl);
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    api.put("lake-raw", "t/dt=1/b.csv", b"a\n1\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/dt=1/a.csv"))]).await;
+    // Another instance (or an operator) drops the partition.
+    api.drop_partition("lake_raw", "t", &["1"]);
+    api.take_calls();
+    // Within the TTL this instance does not know: the documented window.
+    let (response, _) = run_warm(&api, &mut cache, &[("m2", created("t/dt=1/b.csv"))]).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(api.take_calls().is_empty());
+    assert!(api.partitions("lake_raw", "t").is_empty());
+    // After it, the next object of the partition registers it again.
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+    let (response, report) = run_warm(&api, &mut cache, &[("m2", created("t/dt=1/b.csv"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["GetTable", "BatchCreatePartition"]);
+    assert_eq!(report.partitions_created, 1);
+    assert_eq!(api.partitions("lake_raw", "t").len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejection_is_decided_on_the_current_table() {
+    let api = Fake::default();
+    let mut cache = CatalogCache::new(TTL);
+    api.put("lake-raw", "t/a.csv", b"a\n1\n");
+    run_warm(&api, &mut cache, &[("m1", created("t/a.csv"))]).await;
+    // The table is dropped and the folder now holds JSON lines, cataloged
+    // by another instance.
+    api.drop_table("lake_raw", "t");
+    api.delete("lake-raw", "t/a.csv");
+    api.put("lake-raw", "t/b.jsonl", b"{\"a\": 1}\n");
+    run(&api, &[("m2", created("t/b.jsonl"))]).await;
+    api.take_calls();
+    // The cached CSV table would reject this object; the current one takes it.
+    api.put("lake-raw", "t/c.jsonl", b"{\"a\": 2}\n");
+    let (response, report) = run_warm(&api, &mut cache, &[("m3", created("t/c.jsonl"))]).await;
+    ok(&response, &report);
+    assert_eq!(api.take_calls(), ["GetTable"]);
+}
+
+#[tokio::test]
+async fn two_instances_each_keep_their_own_cache_and_stay_correct() {
+    let api = Fake::default();
+    let (mut a, mut b) = (CatalogCache::new(TTL), CatalogCache::new(TTL));
+    let keys: Vec<String> = (0..6).map(|i| format!("t/dt={}/f{i}.csv", i % 3)).collect();
+    for key in &keys {
+        api.put("lake-raw", key, b"a\n1\n");
+    }
+    let ids: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+    let messages: Vec<(&str, String)> = ids
+        .iter()
+        .zip(&keys)
+        .map(|(id, key)| (id.as_str(), created(key)))
+        .collect();
+    // Interleaved batches on two instances.
+    for (i, chunk) in messages.chunks(2).enumerate() {
+        let cache = if i % 2 == 0 { &mut a } else { &mut b };
+        let (response, report) = run_warm(&api, cache, chunk).await;
+        ok(&response, &report);
+    }
+    assert_eq!(api.partitions("lake_raw", "t").len(), 3);
+    let calls = api.take_calls();
+    // Each instance learns the table once; one creates it.
+    assert_eq!(calls.iter().filter(|c| *c == "CreateTable").count(), 1);
+    assert_eq!(calls.iter().filter(|c| *c == "GetTable").count(), 2);
+}
+
+#[test]
+fn partition_answers_are_sorted_by_meaning() {
+    use crate::api::PartitionError;
+    let error = |v: &str, code: &str| PartitionError {
+        values: vec![v.to_string()],
+        code: code.into(),
+        message: String::new(),
+    };
+    let errors = [
+        error("1", "AlreadyExistsException"),
+        error("2", "ThrottlingException"),
+        error("3", "InvalidInputException"),
+    ];
+    let answer = crate::batch::sort_partition_errors(&errors, true);
+    assert_eq!(answer.existing.len(), 1);
+    assert!(answer.resend.contains(&vec!["2".to_string()]));
+    assert!(answer.failed.contains(&vec!["3".to_string()]));
+    assert_eq!(answer.created(5), 2);
+    // On the last round, a throttled entry fails.
+    let answer = crate::batch::sort_partition_errors(&errors, false);
+    assert_eq!(answer.failed.len(), 2);
+    assert_eq!(answer.created(3), 0);
 }

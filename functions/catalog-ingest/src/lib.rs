@@ -7,6 +7,7 @@
 pub mod api;
 pub mod aws;
 pub mod batch;
+pub mod cache;
 pub mod format;
 pub mod glue_type;
 pub mod layout;
@@ -21,4 +22,5 @@ mod batch_tests;
 #[cfg(test)]
 mod test_support;
 
-pub use batch::{handle_batch, IngestConfig, Outcome, Report};
+pub use batch::{handle_batch, handle_batch_cached, IngestConfig, Outcome, Report};
+pub use cache::CatalogCache;

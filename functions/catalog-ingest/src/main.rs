@@ -1,7 +1,7 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use catalog_ingest::aws::AwsIngest;
 use catalog_ingest::settings::{self, Settings, SpecSource};
-use catalog_ingest::IngestConfig;
+use catalog_ingest::{CatalogCache, IngestConfig};
 use lakeops_shared::settings::Env;
 use lambda_runtime::{service_fn, LambdaEvent};
 use tokio::sync::OnceCell;
@@ -28,7 +28,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // test notification as soon as the buckets are wired to the queue, which
     // can be before the spec is uploaded; that batch must not kill the process.
     let config = OnceCell::new();
-    let (api, settings, config) = (&api, &settings, &config);
+    // What Glue confirmed, kept across the invocations of this container so
+    // that a batch bringing nothing new to a table makes no Glue call for it.
+    // Lambda hands a container one batch at a time: the lock is never contended.
+    let cache = tokio::sync::Mutex::new(CatalogCache::new(settings.cache_ttl));
+    let (api, settings, config, cache) = (&api, &settings, &config, &cache);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let config = match config.get_or_try_init(|| load_config(api, settings)).await {
             Ok(config) => config,
@@ -42,7 +46,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 ))
             }
         };
-        let (response, _report) = catalog_ingest::handle_batch(api, config, event.payload).await;
+        let mut cache = cache.lock().await;
+        let (response, _report) =
+            catalog_ingest::handle_batch_cached(api, config, &mut cache, event.payload).await;
         Ok::<SqsBatchResponse, lambda_runtime::Diagnostic>(response)
     }))
     .await

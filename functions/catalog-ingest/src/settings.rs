@@ -4,7 +4,11 @@
 //! - `LAKE_SPEC_URI`: `s3://bucket/key` of the lake spec (read once at init);
 //! - `ALERT_TOPIC_ARN`: the SNS topic of arrival alerts (required when a layer
 //!   alerts, which the emergency layer does by default);
-//! - `TEXT_SAMPLE_BYTES`: bytes read from the start of a text file (default 65536).
+//! - `TEXT_SAMPLE_BYTES`: bytes read from the start of a text file (default 65536);
+//! - `CATALOG_CACHE_TTL_SECONDS`: how long a warm container trusts the tables
+//!   and partitions Glue confirmed (default 300; 0 turns the cache off, and
+//!   every batch starts from Glue). It bounds how long a table or partition
+//!   deleted by someone else goes unnoticed (see `cache.rs`).
 
 use crate::batch::IngestConfig;
 use lakeops_shared::settings::{Env, SettingsError};
@@ -22,6 +26,7 @@ pub struct Settings {
     pub spec: SpecSource,
     pub alert_topic_arn: Option<String>,
     pub text_sample_bytes: u64,
+    pub cache_ttl: std::time::Duration,
 }
 
 pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
@@ -31,6 +36,16 @@ pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
     let text_sample_bytes: u64 = env.or("TEXT_SAMPLE_BYTES", 64 * 1024);
     if !(1024..=8 * 1024 * 1024).contains(&text_sample_bytes) {
         env.problem("TEXT_SAMPLE_BYTES", "must be between 1024 and 8388608");
+    }
+    let cache_ttl_seconds: u64 = env.or(
+        "CATALOG_CACHE_TTL_SECONDS",
+        crate::cache::DEFAULT_TTL.as_secs(),
+    );
+    if cache_ttl_seconds > 3600 {
+        env.problem(
+            "CATALOG_CACHE_TTL_SECONDS",
+            "must be at most 3600 (it bounds how long out-of-band deletions go unnoticed)",
+        );
     }
     let spec = match (inline, uri) {
         (Some(text), None) => SpecSource::Inline(text),
@@ -58,6 +73,7 @@ pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
         spec,
         alert_topic_arn,
         text_sample_bytes,
+        cache_ttl: std::time::Duration::from_secs(cache_ttl_seconds),
     })
 }
 
@@ -124,6 +140,20 @@ mod tests {
             }
         );
         assert_eq!(s.text_sample_bytes, 65536);
+        assert_eq!(s.cache_ttl, std::time::Duration::from_secs(300));
+        let s = read(env(&[
+            ("LAKE_SPEC", "{}"),
+            ("CATALOG_CACHE_TTL_SECONDS", "0"),
+        ]))
+        .unwrap();
+        assert!(s.cache_ttl.is_zero());
+        let error = read(env(&[
+            ("LAKE_SPEC", "{}"),
+            ("CATALOG_CACHE_TTL_SECONDS", "86400"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("CATALOG_CACHE_TTL_SECONDS"), "{error}");
         let error = read(env(&[])).unwrap_err().to_string();
         assert!(error.contains("LAKE_SPEC is missing"), "{error}");
         let error = read(env(&[
