@@ -270,20 +270,8 @@ def measure_event(server: lambda_init.RuntimeApi, subject: Subject, event: Any, 
 
 
 def busy_ms(requests: list[dict]) -> float:
-    """How long at least one of `requests` was being served (the union of their
-    [start, end] intervals, so that concurrent calls count once), in ms."""
-    total = 0.0
-    current_start = current_end = None
-    for start, end in sorted((r["start"], r["end"]) for r in requests):
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += current_end - current_start
-    return total * 1000
+    """How long at least one of `requests` was being served, in ms (concurrent calls count once)."""
+    return lambda_init.union_length([(r["start"], r["end"]) for r in requests]) * 1000
 
 
 # --------------------------------------------------------------------------

@@ -465,20 +465,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def union_length(intervals: list[tuple[float, float]]) -> float:
-    total, current_start, current_end = 0.0, None, None
-    for start, end in sorted(intervals):
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += current_end - current_start
-    return total
-
-
 def template_batch_size() -> int:
     text = (ROOT / "template.yaml").read_text()
     match = re.search(r"^  IngestBatchSize:\n(?:    .*\n)*?    Default: (\d+)", text, re.M)
@@ -705,7 +691,7 @@ def measure(args, objects, batches, invocations, requests, hwm_after_init, hwm_p
             "over_limit": sum(1 for c in counts if c > MAX_READS[fmt]),
         }
     batch_wall = [end - start for start, end in windows]
-    emulator = [union_length(spans) for spans in emulator_per_batch]
+    emulator = [lambda_init.union_length(spans) for spans in emulator_per_batch]
     first, last = windows[0][0], windows[-1][1]
     delivery_wall = last - first
     in_function = sum(batch_wall)

@@ -78,10 +78,10 @@ def test_notifications_encode_keys_as_s3_does():
 
 
 def test_union_length_merges_overlaps():
-    assert ingest.union_length([]) == 0
-    assert ingest.union_length([(0, 1), (2, 3)]) == 2
-    assert ingest.union_length([(0, 2), (1, 3), (5, 6)]) == 4
-    assert ingest.union_length([(0, 10), (1, 2)]) == 10
+    assert ingest.lambda_init.union_length([]) == 0
+    assert ingest.lambda_init.union_length([(0, 1), (2, 3)]) == 2
+    assert ingest.lambda_init.union_length([(0, 2), (1, 3), (5, 6)]) == 4
+    assert ingest.lambda_init.union_length([(0, 10), (1, 2)]) == 10
 
 
 def test_batch_size_comes_from_the_template():

@@ -85,6 +85,22 @@ class RuntimeApi(http.server.ThreadingHTTPServer):
     current: Run | None = None
 
 
+
+def union_length(intervals: list[tuple[float, float]]) -> float:
+    """Total length covered by `intervals` (overlaps counted once): how long at
+    least one request was being served when several ran concurrently."""
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
 def read_status(pid: int) -> dict[str, int]:
     """The memory lines of /proc/<pid>/status, in bytes."""
     wanted = {"VmHWM", "VmRSS", "RssAnon", "RssFile", "Threads"}
