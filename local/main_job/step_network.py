@@ -1,6 +1,9 @@
 """Main job: put a sample network to sleep and wake it again, through the
-deployed function and its EventBridge Scheduler schedules."""
+deployed function and its EventBridge Scheduler schedules (the wake schedule
+starts the network-wake state machine, which runs the function's wake passes)."""
 from __future__ import annotations
+
+import json
 
 SCHEDULE_TAG = "lakeops:sleep-schedule"
 
@@ -62,9 +65,9 @@ def run(job) -> str:
     status = job.invoke("network-sleep", {"action": "status"})
     job.progress(f"status: {status['gateways_asleep']} asleep, {status['gateways_awake']} awake")
 
-    job.progress(f"firing the wake schedule {wake_schedule}")
-    stack("fire-schedule", wake_schedule)
-    job.progress(f"after wake: {nat_states(job, network['vpc'])}")
+    job.progress(f"firing the wake schedule {wake_schedule} (starts the network-wake state machine)")
+    fired = json.loads(stack("fire-schedule", wake_schedule).stdout)["results"][0]
+    job.progress(f"wake execution {fired.get('status')}; after wake: {nat_states(job, network['vpc'])}")
     status = job.invoke("network-sleep", {"action": "status"})
     job.progress(f"status: {status['gateways_asleep']} asleep, {status['gateways_awake']} awake")
     savings = status["savings_this_month"]

@@ -311,6 +311,32 @@ impl LocalStack {
         lakeops_shared::aws::sdk_config_for_emulator(&self.aws_url).await
     }
 
+    /// Redeploy the template with these parameter overrides (`local/stack.sh
+    /// deploy --parameter K=V ...`), e.g. `NetworkSleepVpcId`, which the
+    /// network-sleep resources need; the outputs are read again.
+    pub fn deploy(&mut self, parameters: &[(&str, &str)]) {
+        let state = self.state_dir.to_str().unwrap().to_string();
+        let mut args = vec!["deploy".to_string(), "--state-dir".into(), state.clone()];
+        for (key, value) in parameters {
+            args.push("--parameter".into());
+            args.push(format!("{key}={value}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = stack_command(&args)
+            .output()
+            .expect("local/stack.sh deploy");
+        assert!(
+            output.status.success(),
+            "deploy {parameters:?}:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let outputs = stack_command(&["outputs", "--state-dir", &state])
+            .output()
+            .expect("local/stack.sh outputs");
+        self.outputs = serde_json::from_slice(&outputs.stdout).expect("outputs JSON");
+    }
+
     /// Run `local/stack.sh fire-schedule NAME` and return its output.
     pub fn fire_schedule(&self, name: &str) -> String {
         let output = stack_command(&[

@@ -111,7 +111,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("VPC_ID", vpc_id.as_str()),
         ("SLEEP_SCHEDULE_NAME", SCHEDULE),
         ("STATE_BUCKET", bucket),
-        ("POLL_SECONDS", "1"),
     ];
     let mut env = Env::from_map(
         vars.iter()

@@ -4,7 +4,6 @@ use crate::plan::Scope;
 use crate::savings::Prices;
 use crate::workspaces::{parse_workspaces, WorkspaceRef};
 use lakeops_shared::settings::Env;
-use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -23,11 +22,6 @@ pub struct Settings {
     /// `RELEASE_EIPS` (default false): release the EIPs on sleep (an event's
     /// `release_eips` overrides).
     pub release_eips: bool,
-    /// `WAKE_WAIT_SECONDS` (default 600): how long a wake waits for gateways to
-    /// become available within one invocation.
-    pub wake_wait: Duration,
-    /// `POLL_SECONDS` (default 15): DescribeNatGateways interval while waiting.
-    pub poll_interval: Duration,
     /// `LAKEOPS_ENVIRONMENT`: the `Environment` metric dimension when set.
     pub environment: Option<String>,
 }
@@ -83,11 +77,6 @@ impl Settings {
             );
         }
         let release_eips: bool = env.or("RELEASE_EIPS", false);
-        let wake_wait: u64 = env.or("WAKE_WAIT_SECONDS", 600);
-        let poll: f64 = env.or("POLL_SECONDS", 15.0);
-        if !(poll > 0.0 && poll <= 300.0) {
-            env.problem("POLL_SECONDS", "must be more than 0 and at most 300");
-        }
         let environment = env.optional::<String>("LAKEOPS_ENVIRONMENT");
         Self {
             scope: Scope { vpc_id, schedule },
@@ -97,12 +86,6 @@ impl Settings {
             idle_minutes,
             prices,
             release_eips,
-            wake_wait: Duration::from_secs(wake_wait),
-            poll_interval: Duration::from_secs_f64(if poll > 0.0 && poll <= 300.0 {
-                poll
-            } else {
-                15.0
-            }),
             environment,
         }
     }
@@ -142,7 +125,7 @@ mod tests {
             ("SLEEP_SCHEDULE_NAME", "bad name!"),
             ("WORKSPACES", "[{}]"),
             ("IDLE_MINUTES", "soon"),
-            ("POLL_SECONDS", "NaN"),
+            ("NAT_GATEWAY_HOURLY_USD", "-1"),
         ]);
         Settings::read(&mut e);
         let text = e.finish().unwrap_err().to_string();
@@ -152,7 +135,7 @@ mod tests {
             "STATE_BUCKET",
             "WORKSPACES",
             "IDLE_MINUTES",
-            "POLL_SECONDS",
+            "NAT_GATEWAY_HOURLY_USD",
         ] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }

@@ -52,6 +52,10 @@ pub enum Outcome {
     Refused,
     /// Wake: every sleeping gateway is back with its routes.
     Woke,
+    /// Wake: some gateways are still coming up (or their old gateway is still
+    /// deleting); see `waiting_for`. Not an error: run the wake again after a
+    /// while (the network-wake state machine does) and it goes on from there.
+    Waking,
     /// Some gateways could not be slept or woken; see `gateways`.
     Partial,
     /// Nothing was asleep (wake) or nothing was awake (sleep).
@@ -72,6 +76,7 @@ pub struct GatewayReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_id: Option<String>,
     /// deleted | created | adopted | failed | pending | awake | asleep
+    /// (`pending`: not done yet, but waiting fixes it; a later wake goes on)
     pub result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -95,8 +100,10 @@ impl GatewayReport {
         }
     }
 
+    /// Failed for good (until someone fixes the cause). `pending` is not a
+    /// failure: gateways are pending for a minute or two on every wake.
     pub fn is_failure(&self) -> bool {
-        matches!(self.result.as_str(), "failed" | "pending")
+        self.result == "failed"
     }
 }
 
@@ -115,6 +122,9 @@ pub struct Report {
     pub terminated_clusters: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Wake: what the outcome `waking` waits for, one `<slot>: <reason>` each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
     pub gateways: Vec<GatewayReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,

@@ -19,6 +19,9 @@ pub struct FakeNetwork {
     pub addresses: Mutex<Vec<Address>>,
     /// Subnets where a created gateway ends `failed`, with the failure.
     pub failing_subnets: Mutex<BTreeMap<String, String>>,
+    /// Like AWS (unlike moto): created gateways start `pending` and deleted
+    /// ones stay `deleting` (holding their EIP) until [`FakeNetwork::settle`].
+    pub slow: Mutex<bool>,
     pub next_id: Mutex<u32>,
 }
 
@@ -67,6 +70,31 @@ impl FakeNetwork {
             }],
         });
         id
+    }
+
+    /// What AWS does a minute or two later: pending gateways become
+    /// available, deleting ones deleted (and their EIPs free).
+    pub fn settle(&self) {
+        let mut gateways = self.gateways.lock().unwrap();
+        for gateway in gateways.iter_mut() {
+            match gateway.state {
+                GatewayState::Pending => gateway.state = GatewayState::Available,
+                GatewayState::Deleting => {
+                    gateway.state = GatewayState::Deleted;
+                    self.free_addresses_of(gateway);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn free_addresses_of(&self, gateway: &Gateway) {
+        for address in self.addresses.lock().unwrap().iter_mut() {
+            if address.network_interface_id == gateway.network_interface_id {
+                address.association_id = None;
+                address.network_interface_id = None;
+            }
+        }
     }
 
     pub fn live(&self) -> Vec<Gateway> {
@@ -148,12 +176,11 @@ impl Network for FakeNetwork {
             .find(|g| g.id == gateway_id)
             .ok_or_else(|| Error::terminal("NatGatewayNotFound"))?;
         // Like AWS: the EIP is released from the interface with the gateway.
-        gateway.state = GatewayState::Deleted;
-        for address in self.addresses.lock().unwrap().iter_mut() {
-            if address.network_interface_id == gateway.network_interface_id {
-                address.association_id = None;
-                address.network_interface_id = None;
-            }
+        if *self.slow.lock().unwrap() {
+            gateway.state = GatewayState::Deleting;
+        } else {
+            gateway.state = GatewayState::Deleted;
+            self.free_addresses_of(gateway);
         }
         Ok(())
     }
@@ -188,6 +215,8 @@ impl Network for FakeNetwork {
             subnet_id: spec.subnet_id.clone(),
             state: if failure.is_some() {
                 GatewayState::Failed
+            } else if *self.slow.lock().unwrap() {
+                GatewayState::Pending
             } else {
                 GatewayState::Available
             },

@@ -13,7 +13,6 @@ use crate::workspaces::{assess, WorkspaceApi};
 use lakeops_shared::telemetry::{Metrics, Unit};
 use lakeops_shared::Error;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 pub const FUNCTION_NAME: &str = "network-sleep";
 
@@ -90,6 +89,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             forced_past: Vec::new(),
             terminated_clusters: Vec::new(),
             warnings: Vec::new(),
+            waiting_for: Vec::new(),
             gateways: Vec::new(),
             skipped: Vec::new(),
             gateways_asleep: records.iter().filter(|r| r.phase == Phase::Asleep).count(),
@@ -250,14 +250,15 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         if waiting_for.is_empty() {
             return Ok(());
         }
-        let gateways = self
-            .wait_for(&waiting_for, |s| {
-                !matches!(
-                    s,
-                    GatewayState::Deleting | GatewayState::Pending | GatewayState::Available
-                )
-            })
-            .await?;
+        // One look, no waiting: a gateway deleted just now is usually still
+        // `deleting`, and its EIP is kept until a later sleep run.
+        let gateways: Vec<Gateway> = self
+            .network
+            .gateways(&self.settings.scope.vpc_id)
+            .await?
+            .into_iter()
+            .filter(|g| waiting_for.contains(&g.id))
+            .collect();
         for record in records
             .values_mut()
             .filter(|r| r.phase == Phase::Asleep && !r.eip_released)
@@ -271,7 +272,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                 .map(|g| g.state);
             if state.is_some_and(|s| s != GatewayState::Deleted) {
                 warnings.push(format!(
-                    "EIP {allocation_id} kept: {} is not deleted yet; the next sleep releases it",
+                    "EIP {allocation_id} kept: {} is not deleted yet; running the sleep again once it is releases it",
                     record.asleep_gateway_id
                 ));
                 continue;
@@ -298,43 +299,23 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         Ok(())
     }
 
-    /// Poll the gateways until `done` holds for each or the wait runs out.
-    async fn wait_for(
-        &self,
-        ids: &[String],
-        done: impl Fn(GatewayState) -> bool,
-    ) -> Result<Vec<Gateway>, Error> {
-        let started = Instant::now();
-        loop {
-            let gateways: Vec<Gateway> = self
-                .network
-                .gateways(&self.settings.scope.vpc_id)
-                .await?
-                .into_iter()
-                .filter(|g| ids.contains(&g.id))
-                .collect();
-            let all_done = ids.iter().all(|id| {
-                gateways
-                    .iter()
-                    .find(|g| &g.id == id)
-                    .is_none_or(|g| done(g.state))
-            });
-            if all_done || started.elapsed() + self.settings.poll_interval > self.settings.wake_wait
-            {
-                return Ok(gateways);
-            }
-            tokio::time::sleep(self.settings.poll_interval).await;
-        }
-    }
-
+    /// One pass of the wake, never waiting: create the missing gateways, take
+    /// the ones that exist, re-point the routes of those that are available,
+    /// and report `waking` while any is still pending. Every step is
+    /// idempotent (client tokens, `lakeops:restores` tags, the records), so
+    /// the next pass, run after a while by the network-wake state machine,
+    /// goes on where this one stopped.
     pub async fn wake(&self) -> Result<Report, Error> {
         let scope = &self.settings.scope;
         let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
         let gateways = self.network.gateways(&scope.vpc_id).await?;
         let mut reports: Vec<GatewayReport> = Vec::new();
-        let mut retry_reasons: Vec<String> = Vec::new();
-        // Slot -> (record, gateway id) of the gateways being brought up.
+        let mut waiting_for: Vec<String> = Vec::new();
+        // (record, gateway id) of the gateways that serve a slot from now on.
         let mut coming_up: Vec<(RestoreRecord, String)> = Vec::new();
+        // What CreateNatGateway answered, in case DescribeNatGateways does
+        // not list a new gateway yet (EC2 is eventually consistent).
+        let mut created: Vec<Gateway> = Vec::new();
 
         for record in records.iter().filter(|r| r.phase == Phase::Asleep) {
             let mut record = record.clone();
@@ -359,15 +340,14 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                     coming_up.push((record, gateway_id));
                 }
                 WakeStep::Blocked { reason, retryable } => {
-                    report.result = if retryable {
-                        "pending".into()
-                    } else {
-                        "failed".into()
-                    };
                     if retryable {
-                        retry_reasons.push(format!("{}: {reason}", record.slot));
+                        report.result = "pending".into();
+                        waiting_for.push(format!("{}: {reason}", record.slot));
+                        tracing::info!(slot = %record.slot, reason = %reason, "gateway cannot be created yet");
+                    } else {
+                        report.result = "failed".into();
+                        tracing::error!(slot = %record.slot, reason = %reason, "cannot wake gateway");
                     }
-                    tracing::error!(slot = %record.slot, reason = %reason, "cannot wake gateway");
                     report.reason = Some(reason);
                 }
                 WakeStep::Create {
@@ -384,18 +364,22 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                         )
                         .await;
                     match outcome {
-                        Ok(created) => {
-                            tracing::info!(gateway = %created.id, slot = %record.slot, "gateway created");
-                            report.new_gateway_id = Some(created.id.clone());
-                            coming_up.push((record.clone(), created.id));
+                        Ok(gateway) => {
+                            tracing::info!(gateway = %gateway.id, slot = %record.slot, "gateway created");
+                            report.new_gateway_id = Some(gateway.id.clone());
+                            coming_up.push((record.clone(), gateway.id.clone()));
+                            created.push(gateway);
+                        }
+                        Err(error) if error.is_retryable() => {
+                            // Throttled or a passing fault: the next pass creates it.
+                            tracing::warn!(slot = %record.slot, error = %error, "gateway re-creation failed; the next pass retries");
+                            report.result = "pending".into();
+                            waiting_for.push(format!("{}: {error}", record.slot));
+                            report.reason = Some(error.to_string());
                         }
                         Err(error) => {
                             tracing::error!(slot = %record.slot, error = %error, "gateway re-creation failed");
                             report.result = "failed".into();
-                            if error.is_retryable() {
-                                report.result = "pending".into();
-                                retry_reasons.push(format!("{}: {error}", record.slot));
-                            }
                             report.reason = Some(error.to_string());
                         }
                     }
@@ -405,17 +389,25 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             reports.push(report);
         }
 
-        // One wait for all of them: NAT gateways take a minute or two.
-        let ids: Vec<String> = coming_up.iter().map(|(_, id)| id.clone()).collect();
-        let observed = if ids.is_empty() {
+        // One look at the gateways coming up: NAT gateways take a minute or
+        // two, and the routes can only point at an available one.
+        let mut observed = if coming_up.is_empty() {
             Vec::new()
         } else {
-            self.wait_for(&ids, |s| s != GatewayState::Pending).await?
+            self.network.gateways(&scope.vpc_id).await?
         };
-        let tables = if ids.is_empty() {
-            Vec::new()
-        } else {
+        for gateway in created {
+            if !observed.iter().any(|g| g.id == gateway.id) {
+                observed.push(gateway);
+            }
+        }
+        let tables = if coming_up
+            .iter()
+            .any(|(_, id)| state_of(&observed, id) == Some(GatewayState::Available))
+        {
             self.network.route_tables(&scope.vpc_id).await?
+        } else {
+            Vec::new()
         };
         let mut updated: HashMap<String, RestoreRecord> = HashMap::new();
         for (record, gateway_id) in coming_up {
@@ -428,11 +420,8 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                 Some(GatewayState::Available) => {}
                 Some(GatewayState::Pending) => {
                     report.result = "pending".into();
-                    report.reason = Some(format!(
-                        "{gateway_id} is still pending after {:?}",
-                        self.settings.wake_wait
-                    ));
-                    retry_reasons.push(format!("{}: {gateway_id} still pending", record.slot));
+                    report.reason = Some(format!("{gateway_id} is pending"));
+                    waiting_for.push(format!("{}: {gateway_id} is pending", record.slot));
                     continue;
                 }
                 other => {
@@ -473,20 +462,21 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                 let woken = record.woken(&gateway_id, clock::now_epoch());
                 self.store.put(&woken).await?;
                 updated.insert(woken.slot.clone(), woken);
-            } else {
-                // The record stays asleep, so a re-run re-points the rest.
-                report.result = "failed".into();
-                report.reason = Some(
-                    route_errors
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                if route_errors.iter().any(Error::is_retryable) {
-                    retry_reasons.push(format!("{}: routes", record.slot));
-                }
+                continue;
             }
+            // The record stays asleep, so the next pass re-points the rest.
+            let reason = route_errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if route_errors.iter().all(Error::is_retryable) {
+                report.result = "pending".into();
+                waiting_for.push(format!("{}: routes: {reason}", record.slot));
+            } else {
+                report.result = "failed".into();
+            }
+            report.reason = Some(reason);
         }
 
         let now = clock::now_epoch();
@@ -495,29 +485,18 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             .map(|r| updated.remove(&r.slot).unwrap_or(r))
             .collect();
         let gateways = self.network.gateways(&scope.vpc_id).await?;
-        let outcome = if reports.is_empty() {
-            Outcome::NothingToDo
-        } else if reports.iter().any(GatewayReport::is_failure) {
-            Outcome::Partial
-        } else {
-            Outcome::Woke
-        };
-        let report = self.report(Action::Wake, outcome, &records, &gateways, now);
-        let report = Report {
+        let report = self.report(
+            Action::Wake,
+            wake_outcome(&reports, &waiting_for),
+            &records,
+            &gateways,
+            now,
+        );
+        Ok(Report {
             gateways: reports,
+            waiting_for,
             ..report
-        };
-        if !retry_reasons.is_empty() {
-            // Lambda's retry (or the operator) runs the wake again; it picks up
-            // where this one stopped.
-            tracing::warn!(report = %serde_json::to_string(&report).unwrap_or_default(), "wake incomplete");
-            self.metrics(&report).emit();
-            return Err(Error::retryable(format!(
-                "wake incomplete, run it again: {}",
-                retry_reasons.join("; ")
-            )));
-        }
-        Ok(report)
+        })
     }
 
     /// Free or allocate the EIP as planned, then create the gateway.
@@ -594,6 +573,25 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
     }
 }
 
+fn state_of(gateways: &[Gateway], id: &str) -> Option<GatewayState> {
+    gateways.iter().find(|g| g.id == id).map(|g| g.state)
+}
+
+/// The outcome of one wake pass: still `waking` while anything waits (even
+/// when another slot failed for good: the failure is reported once the rest
+/// is done), then `partial` if a slot failed, else `woke`.
+fn wake_outcome(reports: &[GatewayReport], waiting_for: &[String]) -> Outcome {
+    if !waiting_for.is_empty() {
+        Outcome::Waking
+    } else if reports.is_empty() {
+        Outcome::NothingToDo
+    } else if reports.iter().any(GatewayReport::is_failure) {
+        Outcome::Partial
+    } else {
+        Outcome::Woke
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,7 +601,6 @@ mod tests {
     use crate::savings::Prices;
     use crate::workspaces::{Cluster, Run, WorkspaceRef};
     use serde_json::json;
-    use std::time::Duration;
 
     fn app() -> NetworkSleep<FakeNetwork, FakeStore, FakeWorkspaces> {
         let network = FakeNetwork::default();
@@ -627,8 +624,6 @@ mod tests {
                 idle_minutes: 60,
                 prices: Prices::default(),
                 release_eips: false,
-                wake_wait: Duration::from_millis(50),
-                poll_interval: Duration::from_millis(10),
                 environment: Some("test".into()),
             },
             network,
@@ -752,6 +747,127 @@ mod tests {
                 assert!(live.iter().any(|g| g.id == target), "{target} is live");
             }
         }
+    }
+
+    fn routes_point_at_live_gateways(app: &NetworkSleep<FakeNetwork, FakeStore, FakeWorkspaces>) {
+        let live = app.network.live();
+        for table in app.network.tables.lock().unwrap().iter() {
+            for route in &table.routes {
+                let target = route.nat_gateway_id.as_deref().unwrap();
+                assert!(live.iter().any(|g| g.id == target), "{target} is live");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wake_never_waits_it_reports_waking_until_the_gateways_are_available() {
+        let app = app();
+        app.handle(json!({"action": "sleep"})).await.unwrap();
+        // From here on, gateways take their time, as in AWS.
+        *app.network.slow.lock().unwrap() = true;
+        let routes_asleep = app.network.tables.lock().unwrap().clone();
+
+        let first = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(first["outcome"], "waking", "{first:#}");
+        assert_eq!(gateways_with(&first, "pending"), 3, "{first:#}");
+        assert_eq!(first["waiting_for"].as_array().unwrap().len(), 3);
+        assert_eq!(first["gateways_asleep"], 3, "records stay asleep");
+        assert_eq!(
+            *app.network.tables.lock().unwrap(),
+            routes_asleep,
+            "no route points at a pending gateway"
+        );
+        let emf = app.metrics(&app.wake().await.unwrap()).to_emf(0);
+        assert_eq!(emf["GatewayFailures"], 0.0, "pending is no failure");
+
+        // Another pass while they are still pending creates nothing new.
+        let second = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(second["outcome"], "waking", "{second:#}");
+        assert_eq!(
+            app.network.live().len(),
+            4,
+            "three pending plus the untagged one"
+        );
+
+        app.network.settle();
+        let done = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(done["outcome"], "woke", "{done:#}");
+        assert_eq!(gateways_with(&done, "adopted"), 3, "{done:#}");
+        assert!(done.get("waiting_for").is_none(), "{done:#}");
+        assert_eq!(done["gateways_asleep"], 0);
+        assert_eq!(app.network.live().len(), 4, "no duplicates");
+        routes_point_at_live_gateways(&app);
+
+        let again = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
+    }
+
+    #[tokio::test]
+    async fn a_wake_right_after_the_sleep_waits_for_the_old_gateways_to_be_deleted() {
+        let app = app();
+        *app.network.slow.lock().unwrap() = true;
+        let slept = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(slept["outcome"], "slept", "{slept:#}");
+        let warnings = slept["warnings"].to_string();
+        assert_eq!(
+            slept["warnings"].as_array().unwrap().len(),
+            3,
+            "EIPs of deleting gateways are kept: {warnings}"
+        );
+        assert!(warnings.contains("not deleted yet"), "{warnings}");
+
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "waking", "{woke:#}");
+        assert!(
+            woke["waiting_for"].to_string().contains("still deleting"),
+            "{woke:#}"
+        );
+        assert_eq!(app.network.live().len(), 1, "nothing created yet");
+
+        // Deleted at last: the next pass creates them, with their old EIPs.
+        app.network.settle();
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "waking", "{woke:#}");
+        assert_eq!(gateways_with(&woke, "pending"), 3, "{woke:#}");
+        app.network.settle();
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "woke", "{woke:#}");
+        routes_point_at_live_gateways(&app);
+    }
+
+    #[tokio::test]
+    async fn a_second_sleep_releases_the_eips_of_gateways_deleted_since() {
+        let app = app();
+        *app.network.slow.lock().unwrap() = true;
+        let addresses = app.network.addresses.lock().unwrap().len();
+        app.handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(app.network.addresses.lock().unwrap().len(), addresses);
+        app.network.settle();
+        let again = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
+        assert!(again.get("warnings").is_none(), "{again:#}");
+        assert_eq!(
+            app.network.addresses.lock().unwrap().len(),
+            addresses - 3,
+            "the three EIPs of the slept gateways are released"
+        );
+    }
+
+    fn gateways_with(report: &serde_json::Value, result: &str) -> usize {
+        report["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["result"] == result)
+            .count()
     }
 
     #[tokio::test]

@@ -1,0 +1,368 @@
+//! Whole-stack test of the network wake: the template deployed with
+//! `NetworkSleepVpcId` for a moto VPC, the sleep schedule fired (it invokes
+//! the real network-sleep function), then the wake schedule, which starts the
+//! REAL `NetworkWakeStateMachine` in moto's Step Functions, which invokes the
+//! function through the local stack's router. Nothing is called in-process.
+//!
+//! moto's NAT gateways are `available` at once, so the wake finishes in one
+//! pass here; the waiting between passes (Wait, the counter, the time limit)
+//! is run by the same definition with the Task replaced by a stand-in that
+//! answers `waking` twice (the function's `waking` is unit-tested with fakes).
+
+use aws_sdk_ec2::types::{DomainType, ResourceType, Tag, TagSpecification};
+use aws_sdk_sfn::types::ExecutionStatus;
+use lakeops_tests::LocalStack;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const SCHEDULE: &str = "nightly";
+
+struct Execution {
+    status: ExecutionStatus,
+    output: Value,
+    error: String,
+    cause: String,
+}
+
+async fn run(sfn: &aws_sdk_sfn::Client, arn: &str, timeout: Duration) -> Execution {
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(arn)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(started.execution_arn())
+            .send()
+            .await
+            .unwrap();
+        if *described.status() != ExecutionStatus::Running {
+            return Execution {
+                status: described.status().clone(),
+                output: described
+                    .output()
+                    .map(|o| serde_json::from_str(o).unwrap())
+                    .unwrap_or(Value::Null),
+                error: described.error().unwrap_or_default().to_string(),
+                cause: described.cause().unwrap_or_default().to_string(),
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{arn} still running after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct Net {
+    vpc_id: String,
+    /// The opted-in gateways' subnets and allocations, by index.
+    subnets: Vec<String>,
+    allocations: Vec<String>,
+    /// One route table per gateway, 0.0.0.0/0 through it.
+    tables: Vec<String>,
+}
+
+async fn build_network(ec2: &aws_sdk_ec2::Client) -> Net {
+    let vpc_id = ec2
+        .create_vpc()
+        .cidr_block("10.52.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let mut net = Net {
+        vpc_id,
+        subnets: Vec::new(),
+        allocations: Vec::new(),
+        tables: Vec::new(),
+    };
+    for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"]
+        .iter()
+        .enumerate()
+    {
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&net.vpc_id)
+            .cidr_block(format!("10.52.{i}.0/24"))
+            .availability_zone(*az)
+            .send()
+            .await
+            .unwrap()
+            .subnet()
+            .unwrap()
+            .subnet_id()
+            .unwrap()
+            .to_string();
+        let allocation = ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .send()
+            .await
+            .unwrap()
+            .allocation_id()
+            .unwrap()
+            .to_string();
+        let gateway = ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet)
+            .allocation_id(&allocation)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Natgateway)
+                    .tags(
+                        Tag::builder()
+                            .key("lakeops:sleep-schedule")
+                            .value(SCHEDULE)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .nat_gateway()
+            .unwrap()
+            .nat_gateway_id()
+            .unwrap()
+            .to_string();
+        let table = ec2
+            .create_route_table()
+            .vpc_id(&net.vpc_id)
+            .send()
+            .await
+            .unwrap()
+            .route_table()
+            .unwrap()
+            .route_table_id()
+            .unwrap()
+            .to_string();
+        ec2.create_route()
+            .route_table_id(&table)
+            .destination_cidr_block("0.0.0.0/0")
+            .nat_gateway_id(&gateway)
+            .send()
+            .await
+            .unwrap();
+        net.subnets.push(subnet);
+        net.allocations.push(allocation);
+        net.tables.push(table);
+    }
+    net
+}
+
+/// (subnet, allocation, state) of the gateway each table's 0.0.0.0/0 uses.
+async fn route_targets(ec2: &aws_sdk_ec2::Client, net: &Net) -> Vec<(String, String, String)> {
+    let gateways = ec2
+        .describe_nat_gateways()
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()
+        .to_vec();
+    let mut targets = Vec::new();
+    for table in &net.tables {
+        let tables = ec2
+            .describe_route_tables()
+            .route_table_ids(table)
+            .send()
+            .await
+            .unwrap();
+        let nat = tables.route_tables()[0]
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .and_then(|r| r.nat_gateway_id())
+            .unwrap_or_default()
+            .to_string();
+        let gateway = gateways
+            .iter()
+            .find(|g| g.nat_gateway_id() == Some(nat.as_str()));
+        targets.push(match gateway {
+            Some(g) => (
+                g.subnet_id().unwrap_or_default().to_string(),
+                g.nat_gateway_addresses()
+                    .first()
+                    .and_then(|a| a.allocation_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                g.state()
+                    .map(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            None => (String::new(), String::new(), format!("no gateway {nat}")),
+        });
+    }
+    targets
+}
+
+fn fired(output: &str) -> Value {
+    let fired: Value = serde_json::from_str(output).unwrap_or_else(|_| panic!("{output}"));
+    fired["results"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
+    let mut stack = LocalStack::start();
+    let sdk = stack.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let net = build_network(&ec2).await;
+    stack.deploy(&[
+        ("NetworkSleepVpcId", net.vpc_id.as_str()),
+        ("NetworkWakePollSeconds", "1"),
+        ("NetworkWakeMaxWaitSeconds", "5"),
+    ]);
+    let awake: Vec<(String, String, String)> = net
+        .subnets
+        .iter()
+        .zip(&net.allocations)
+        .map(|(s, a)| (s.clone(), a.clone(), "available".to_string()))
+        .collect();
+    assert_eq!(route_targets(&ec2, &net).await, awake);
+
+    let slept = fired(&stack.fire_schedule("NetworkSleepSchedule"));
+    assert_eq!(slept["payload"]["outcome"], "slept", "{slept:#}");
+    let asleep = route_targets(&ec2, &net).await;
+    assert!(
+        asleep.iter().all(|(_, _, state)| state == "deleted"),
+        "blackhole routes to the deleted gateways: {asleep:?}"
+    );
+
+    // The schedule starts the state machine (fire-schedule waits for its end).
+    let woke = fired(&stack.fire_schedule("NetworkWakeSchedule"));
+    assert_eq!(woke["status"], "SUCCEEDED", "{woke:#}");
+    let output: Value = serde_json::from_str(woke["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output["outcome"], "woke", "{output:#}");
+    assert_eq!(output["passes"], 1, "moto's gateways are available at once");
+    assert_eq!(output["report"]["gateways"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        route_targets(&ec2, &net).await,
+        awake,
+        "same subnets, same EIPs, routes back"
+    );
+
+    // By hand, as the README says: nothing asleep, nothing to do.
+    let machine = stack.resource("NetworkWakeStateMachine");
+    let again = run(&sfn, &machine, Duration::from_secs(120)).await;
+    assert_eq!(again.status, ExecutionStatus::Succeeded, "{}", again.cause);
+    assert_eq!(again.output["outcome"], "nothing_to_do");
+
+    // An EIP released outside lakeops while the network sleeps: the others
+    // wake, and the execution fails with the reason.
+    let slept = fired(&stack.fire_schedule("NetworkSleepSchedule"));
+    assert_eq!(slept["payload"]["outcome"], "slept", "{slept:#}");
+    let lost = &net.allocations[1];
+    let addresses = ec2
+        .describe_addresses()
+        .allocation_ids(lost)
+        .send()
+        .await
+        .unwrap();
+    if let Some(association) = addresses.addresses()[0].association_id() {
+        ec2.disassociate_address()
+            .association_id(association)
+            .send()
+            .await
+            .unwrap();
+    }
+    ec2.release_address()
+        .allocation_id(lost)
+        .send()
+        .await
+        .unwrap();
+    let partial = run(&sfn, &machine, Duration::from_secs(120)).await;
+    assert_eq!(
+        partial.status,
+        ExecutionStatus::Failed,
+        "{:#}",
+        partial.output
+    );
+    assert_eq!(partial.error, "Lakeops.WakePartial");
+    assert!(
+        partial.cause.contains(lost.as_str()) && partial.cause.contains("no longer exists"),
+        "{}",
+        partial.cause
+    );
+    let targets = route_targets(&ec2, &net).await;
+    assert_eq!(targets[0], awake[0]);
+    assert_eq!(targets[2], awake[2]);
+    assert_eq!(targets[1].2, "deleted", "{targets:?}");
+
+    // The loop itself: the same definition, with the Task answering `waking`
+    // for its first two passes.
+    let text = std::fs::read_to_string(
+        lakeops_tests::repo_root().join("statemachines/network-wake.asl.json"),
+    )
+    .unwrap();
+    let looping = |max_wait: &str| -> String {
+        let mut definition: Value = serde_json::from_str(
+            &text
+                .replace("${PollSeconds}", "1")
+                .replace("${MaxWaitSeconds}", max_wait),
+        )
+        .unwrap();
+        let states = definition["States"].as_object_mut().unwrap();
+        states.insert(
+            "Wake".into(),
+            json!({
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.loop.passes", "NumericLessThan": 2, "Next": "StandInWaking"}],
+                "Default": "StandInWoke"
+            }),
+        );
+        for (name, outcome) in [("StandInWaking", "waking"), ("StandInWoke", "woke")] {
+            states.insert(
+                name.into(),
+                json!({
+                    "Type": "Pass",
+                    "Result": {"outcome": outcome, "report": {"outcome": outcome, "waiting_for": ["slot-1: nat-1 is pending"]}},
+                    "ResultPath": "$.wake",
+                    "Next": "CountPass"
+                }),
+            );
+        }
+        definition.to_string()
+    };
+    for (max_wait, done) in [("10", true), ("1", false)] {
+        let created = sfn
+            .create_state_machine()
+            .name(format!("network-wake-loop-{max_wait}"))
+            .role_arn("arn:aws:iam::123456789012:role/network-wake-loop")
+            .definition(looping(max_wait))
+            .send()
+            .await
+            .unwrap();
+        let execution = run(&sfn, created.state_machine_arn(), Duration::from_secs(60)).await;
+        if done {
+            assert_eq!(
+                execution.status,
+                ExecutionStatus::Succeeded,
+                "{}",
+                execution.cause
+            );
+            assert_eq!(execution.output["outcome"], "woke");
+            assert_eq!(execution.output["passes"], 3);
+            assert_eq!(execution.output["waited_seconds"], 2);
+        } else {
+            assert_eq!(execution.status, ExecutionStatus::Failed);
+            assert_eq!(execution.error, "Lakeops.WakeTimedOut");
+            assert!(
+                execution.cause.contains("after 1 s (2 passes)")
+                    && execution.cause.contains("nat-1 is pending"),
+                "{}",
+                execution.cause
+            );
+        }
+    }
+}
