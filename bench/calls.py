@@ -69,9 +69,12 @@ Method:
   invocation routed to the real function binaries (`cargo lambda watch`, debug builds:
   call counts do not depend on the build profile), Databricks served by the emulator;
 - the functions run as deployed: provision through `ProvisionStateMachine` (Step
-  Functions, one invocation per stage, the `workspace_ready` Wait loop), lake-grants and
-  network-sleep by Lambda `Invoke` with the events of their schedules (policy from
-  `POLICY_URI`, `{{"action": "sleep"}}`, `{{"action": "wake"}}`);
+  Functions, one invocation per stage, the `workspace_ready` Wait loop), lake-grants by
+  Lambda `Invoke` with the event of its schedule (policy from `POLICY_URI`), network-sleep
+  by Lambda `Invoke` with the inputs of its schedules, `{{"action": "sleep"}}` and
+  `{{"action": "wake"}}`: one pass each, what the network-sleep state machine that the
+  schedules start invokes (moto deletes and creates gateways at once, so one pass
+  completes; on AWS the state machine runs more passes, each counted like this one);
 - moto logs every AWS request with the client that sent it; only the functions' own
   calls (AWS SDK for Rust, client `rust-sdk`) count, not the harness's boto3 nor moto's
   Step Functions interpreter. The emulator logs every Databricks request; the harness

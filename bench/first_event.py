@@ -702,17 +702,19 @@ def network_sleep_cases(stack: Stack) -> list[Case]:
         Case(
             "network-sleep",
             "`sleep` (3 gateways)",
-            "`{\"action\": \"sleep\"}`: records each of the 3 opted-in gateways in S3, deletes them, leaves blackhole "
-            "routes (moto deletes at once, so no wait). Outcome `slept` checked",
+            "`{\"action\": \"sleep\"}`, the input of the sleep schedule, invoked directly: one pass, as the network-sleep "
+            "state machine runs it; records each of the 3 opted-in gateways in S3, deletes them, leaves blackhole "
+            "routes (EIPs kept, the default, so nothing waits for the deletion). Outcome `slept` checked",
             lambda _index: {"action": "sleep"},
             check_outcome("slept"),
         ),
         Case(
             "network-sleep",
             "`wake` (3 gateways)",
-            "`{\"action\": \"wake\"}`, right after each sleep: recreates the 3 gateways with their EIPs and tags, waits "
-            "for `available` (immediate in moto: the first DescribeNatGateways poll sees it) and re-points the routes. "
-            "Outcome `woke` checked",
+            "`{\"action\": \"wake\"}`, right after each sleep, invoked directly: one pass, never waiting; recreates the 3 "
+            "gateways with their EIPs and tags, looks once at their state and re-points the routes of those `available` "
+            "(moto's are available at once, so one pass completes; on AWS the first pass answers `waking` and the "
+            "network-sleep state machine runs the next ones). Outcome `woke` checked",
             lambda _index: {"action": "wake"},
             check_outcome("woke"),
         ),

@@ -248,8 +248,6 @@ def function_env(name: str, api: str, sandbox: Path, endpoint: str, lake_spec: s
             ),
             "IDLE_MINUTES": "60",
             "RELEASE_EIPS": "false",
-            "WAKE_WAIT_SECONDS": "780",
-            "POLL_SECONDS": "15",
         },
     }
     env.update(per_function.get(name, {}))

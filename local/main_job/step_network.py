@@ -1,6 +1,7 @@
 """Main job: put a sample network to sleep and wake it again, through the
-deployed function and its EventBridge Scheduler schedules (the wake schedule
-starts the network-wake state machine, which runs the function's wake passes)."""
+deployed EventBridge Scheduler schedules: each starts the network-sleep state
+machine with its input ({"action": "sleep"} or {"action": "wake"}), which runs
+the function's passes until the sleep or the wake is done."""
 from __future__ import annotations
 
 import json
@@ -46,6 +47,16 @@ def nat_states(job, vpc: str) -> dict:
     return states
 
 
+def fire(schedule: str) -> dict:
+    """Fire a schedule and wait for the execution it starts; its output is the last report."""
+    from main_job.__main__ import stack
+
+    fired = json.loads(stack("fire-schedule", schedule).stdout)["results"][0]
+    if fired.get("status") != "SUCCEEDED":
+        raise RuntimeError(f"{schedule}: execution {fired.get('status')}: {fired.get('error')}: {fired.get('cause')}")
+    return json.loads(fired["output"])
+
+
 def run(job) -> str:
     network = build_sample_network(job)
     job.progress(f"sample network {network['vpc']}: 3 opted-in NAT gateways, 1 always on, 4 route tables")
@@ -59,15 +70,15 @@ def run(job) -> str:
     sleep_schedule = job.resource("NetworkSleepSchedule")
     wake_schedule = job.resource("NetworkWakeSchedule")
 
-    job.progress(f"firing the sleep schedule {sleep_schedule}")
-    stack("fire-schedule", sleep_schedule)
-    job.progress(f"after sleep: {nat_states(job, network['vpc'])}")
+    job.progress(f"firing the sleep schedule {sleep_schedule} (starts the network-sleep state machine)")
+    slept = fire(sleep_schedule)
+    job.progress(f"sleep {slept['outcome']} in {slept['passes']} pass(es); after sleep: {nat_states(job, network['vpc'])}")
     status = job.invoke("network-sleep", {"action": "status"})
     job.progress(f"status: {status['gateways_asleep']} asleep, {status['gateways_awake']} awake")
 
-    job.progress(f"firing the wake schedule {wake_schedule} (starts the network-wake state machine)")
-    fired = json.loads(stack("fire-schedule", wake_schedule).stdout)["results"][0]
-    job.progress(f"wake execution {fired.get('status')}; after wake: {nat_states(job, network['vpc'])}")
+    job.progress(f"firing the wake schedule {wake_schedule} (starts the network-sleep state machine)")
+    woke = fire(wake_schedule)
+    job.progress(f"wake {woke['outcome']} in {woke['passes']} pass(es); after wake: {nat_states(job, network['vpc'])}")
     status = job.invoke("network-sleep", {"action": "status"})
     job.progress(f"status: {status['gateways_asleep']} asleep, {status['gateways_awake']} awake")
     savings = status["savings_this_month"]

@@ -46,15 +46,21 @@ impl Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Sleep: gateways were deleted (or all were already asleep).
+    /// Sleep: gateways were deleted (or, on a later run, the EIPs that an
+    /// earlier run kept were released).
     Slept,
+    /// Sleep with `release_eips`: the gateways are deleted, but some are still
+    /// `deleting` and hold their EIPs; see `waiting_for`. Not an error: run the
+    /// sleep again after a while (the network-sleep state machine does) and it
+    /// releases them.
+    Releasing,
     /// Sleep: work is running; nothing was touched.
     Refused,
     /// Wake: every sleeping gateway is back with its routes.
     Woke,
     /// Wake: some gateways are still coming up (or their old gateway is still
     /// deleting); see `waiting_for`. Not an error: run the wake again after a
-    /// while (the network-wake state machine does) and it goes on from there.
+    /// while (the network-sleep state machine does) and it goes on from there.
     Waking,
     /// Some gateways could not be slept or woken; see `gateways`.
     Partial,
@@ -122,9 +128,13 @@ pub struct Report {
     pub terminated_clusters: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// Wake: what the outcome `waking` waits for, one `<slot>: <reason>` each.
+    /// What the outcome `waking` (wake) or `releasing` (sleep) waits for, one
+    /// `<slot>: <reason>` each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiting_for: Vec<String>,
+    /// Sleep: the allocation ids of the EIPs released by this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub released_eips: Vec<String>,
     pub gateways: Vec<GatewayReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,

@@ -90,6 +90,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             terminated_clusters: Vec::new(),
             warnings: Vec::new(),
             waiting_for: Vec::new(),
+            released_eips: Vec::new(),
             gateways: Vec::new(),
             skipped: Vec::new(),
             gateways_asleep: records.iter().filter(|r| r.phase == Phase::Asleep).count(),
@@ -208,37 +209,39 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             reports.push(report);
         }
 
+        let mut eips = EipRelease::default();
         if request.release_eips.unwrap_or(self.settings.release_eips) {
-            self.release_eips(&mut records, &mut warnings).await?;
+            self.release_eips(&mut records, &deleted, &mut eips).await?;
         }
+        warnings.append(&mut eips.kept);
 
         let now = clock::now_epoch();
         let records: Vec<RestoreRecord> = records.into_values().collect();
         let gateways = self.network.gateways(&scope.vpc_id).await?;
-        let outcome = if reports.iter().any(GatewayReport::is_failure) {
-            Outcome::Partial
-        } else if reports.is_empty() {
-            Outcome::NothingToDo
-        } else {
-            Outcome::Slept
-        };
+        let outcome = sleep_outcome(&reports, &eips);
         let mut report = self.report(Action::Sleep, outcome, &records, &gateways, now);
         if request.force {
             report.forced_past = verdict.blockers;
         }
         report.terminated_clusters = terminated;
         report.warnings = warnings;
+        report.waiting_for = eips.waiting_for;
+        report.released_eips = eips.released;
         report.gateways = reports;
         report.skipped = skipped;
         Ok(report)
     }
 
-    /// Release the EIPs of sleeping slots once their gateways are deleted
-    /// (an EIP cannot be released while a deleting gateway still holds it).
+    /// Release the EIPs of sleeping slots whose gateways are deleted (an EIP
+    /// cannot be released while a deleting gateway still holds it). One look,
+    /// no waiting: a gateway deleted just now (`just_deleted`) is usually still
+    /// `deleting`; its EIP goes to `waiting_for`, and a later sleep run, made
+    /// by the network-sleep state machine after a while, releases it.
     async fn release_eips(
         &self,
         records: &mut BTreeMap<String, RestoreRecord>,
-        warnings: &mut Vec<String>,
+        just_deleted: &[String],
+        eips: &mut EipRelease,
     ) -> Result<(), Error> {
         let waiting_for: Vec<String> = records
             .values()
@@ -250,8 +253,6 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         if waiting_for.is_empty() {
             return Ok(());
         }
-        // One look, no waiting: a gateway deleted just now is usually still
-        // `deleting`, and its EIP is kept until a later sleep run.
         let gateways: Vec<Gateway> = self
             .network
             .gateways(&self.settings.scope.vpc_id)
@@ -270,19 +271,32 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
                 .iter()
                 .find(|g| g.id == record.asleep_gateway_id)
                 .map(|g| g.state);
-            if state.is_some_and(|s| s != GatewayState::Deleted) {
-                warnings.push(format!(
-                    "EIP {allocation_id} kept: {} is not deleted yet; running the sleep again once it is releases it",
-                    record.asleep_gateway_id
-                ));
-                continue;
+            match state {
+                None | Some(GatewayState::Deleted) => {}
+                Some(state) if still_deleting(state, &record.asleep_gateway_id, just_deleted) => {
+                    eips.waiting_for.push(format!(
+                        "{}: EIP {allocation_id} is released once {} is deleted (now {})",
+                        record.slot,
+                        record.asleep_gateway_id,
+                        state.as_str()
+                    ));
+                    continue;
+                }
+                Some(state) => {
+                    eips.kept.push(format!(
+                        "EIP {allocation_id} kept: {} is {}, not deleted",
+                        record.asleep_gateway_id,
+                        state.as_str()
+                    ));
+                    continue;
+                }
             }
             if let Some(address) = self.network.address(&allocation_id).await? {
                 if let (Some(association), Some(eni)) =
                     (&address.association_id, &address.network_interface_id)
                 {
                     if Some(eni) != record.asleep_network_interface_id.as_ref() {
-                        warnings.push(format!("EIP {allocation_id} kept: it is associated with {eni}, not the sleeping gateway"));
+                        eips.kept.push(format!("EIP {allocation_id} kept: it is associated with {eni}, not the sleeping gateway"));
                         continue;
                     }
                     self.network.disassociate_address(association).await?;
@@ -295,6 +309,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             }
             self.store.put(record).await?;
             tracing::info!(allocation = %allocation_id, slot = %record.slot, "EIP released");
+            eips.released.push(allocation_id);
         }
         Ok(())
     }
@@ -303,7 +318,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
     /// the ones that exist, re-point the routes of those that are available,
     /// and report `waking` while any is still pending. Every step is
     /// idempotent (client tokens, `lakeops:restores` tags, the records), so
-    /// the next pass, run after a while by the network-wake state machine,
+    /// the next pass, run after a while by the network-sleep state machine,
     /// goes on where this one stopped.
     pub async fn wake(&self) -> Result<Report, Error> {
         let scope = &self.settings.scope;
@@ -573,6 +588,43 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
     }
 }
 
+/// What a sleep did with the EIPs it was asked to release.
+#[derive(Debug, Default)]
+struct EipRelease {
+    released: Vec<String>,
+    /// `<slot>: <reason>` of the EIPs whose gateway is still deleting.
+    waiting_for: Vec<String>,
+    /// EIPs kept for a reason that waiting does not fix (warnings).
+    kept: Vec<String>,
+}
+
+/// Whether a sleeping gateway's EIP waits for its deletion to finish: it is
+/// `deleting`, or it was deleted by this very run and DescribeNatGateways,
+/// eventually consistent, does not say so yet. A gateway that is live for any
+/// other reason (its deletion failed) or `failed` is no matter of waiting.
+fn still_deleting(state: GatewayState, gateway_id: &str, just_deleted: &[String]) -> bool {
+    state == GatewayState::Deleting
+        || (state.is_live() && just_deleted.iter().any(|id| id == gateway_id))
+}
+
+/// The outcome of one sleep run: `releasing` while an EIP it was asked to
+/// release waits for its gateway to be deleted (even when another gateway
+/// failed: the failure is reported by the run that has nothing left to wait
+/// for, as the failed gateway is a target again), then `partial` if a gateway
+/// could not be deleted, `slept` if this run deleted gateways or released EIPs,
+/// else `nothing_to_do`.
+fn sleep_outcome(reports: &[GatewayReport], eips: &EipRelease) -> Outcome {
+    if !eips.waiting_for.is_empty() {
+        Outcome::Releasing
+    } else if reports.iter().any(GatewayReport::is_failure) {
+        Outcome::Partial
+    } else if reports.is_empty() && eips.released.is_empty() {
+        Outcome::NothingToDo
+    } else {
+        Outcome::Slept
+    }
+}
+
 fn state_of(gateways: &[Gateway], id: &str) -> Option<GatewayState> {
     gateways.iter().find(|g| g.id == id).map(|g| g.state)
 }
@@ -810,14 +862,15 @@ mod tests {
             .handle(json!({"action": "sleep", "release_eips": true}))
             .await
             .unwrap();
-        assert_eq!(slept["outcome"], "slept", "{slept:#}");
-        let warnings = slept["warnings"].to_string();
+        assert_eq!(slept["outcome"], "releasing", "{slept:#}");
+        let waiting_for = slept["waiting_for"].to_string();
         assert_eq!(
-            slept["warnings"].as_array().unwrap().len(),
+            slept["waiting_for"].as_array().unwrap().len(),
             3,
-            "EIPs of deleting gateways are kept: {warnings}"
+            "EIPs of deleting gateways wait: {waiting_for}"
         );
-        assert!(warnings.contains("not deleted yet"), "{warnings}");
+        assert!(waiting_for.contains("now deleting"), "{waiting_for}");
+        assert!(slept.get("warnings").is_none(), "{slept:#}");
 
         let woke = app.handle(json!({"action": "wake"})).await.unwrap();
         assert_eq!(woke["outcome"], "waking", "{woke:#}");
@@ -839,26 +892,95 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_second_sleep_releases_the_eips_of_gateways_deleted_since() {
+    async fn a_sleep_releasing_eips_reports_releasing_until_the_gateways_are_deleted() {
         let app = app();
         *app.network.slow.lock().unwrap() = true;
         let addresses = app.network.addresses.lock().unwrap().len();
-        app.handle(json!({"action": "sleep", "release_eips": true}))
-            .await
-            .unwrap();
-        assert_eq!(app.network.addresses.lock().unwrap().len(), addresses);
-        app.network.settle();
-        let again = app
+        let first = app
             .handle(json!({"action": "sleep", "release_eips": true}))
             .await
             .unwrap();
-        assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
-        assert!(again.get("warnings").is_none(), "{again:#}");
+        assert_eq!(first["outcome"], "releasing", "{first:#}");
+        assert_eq!(gateways_with(&first, "deleted"), 3, "{first:#}");
+        assert_eq!(first["gateways_asleep"], 3);
+        assert!(first.get("released_eips").is_none(), "{first:#}");
+        assert_eq!(app.network.addresses.lock().unwrap().len(), addresses);
+
+        // Still deleting: another pass deletes nothing and releases nothing.
+        let second = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(second["outcome"], "releasing", "{second:#}");
+        assert!(second["gateways"].as_array().unwrap().is_empty());
+        assert_eq!(app.network.addresses.lock().unwrap().len(), addresses);
+
+        app.network.settle();
+        let done = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(done["outcome"], "slept", "{done:#}");
+        assert_eq!(done["released_eips"].as_array().unwrap().len(), 3);
+        assert!(done.get("waiting_for").is_none(), "{done:#}");
+        assert!(done.get("warnings").is_none(), "{done:#}");
         assert_eq!(
             app.network.addresses.lock().unwrap().len(),
             addresses - 3,
             "the three EIPs of the slept gateways are released"
         );
+
+        let again = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
+    }
+
+    #[tokio::test]
+    async fn a_sleep_that_keeps_its_eips_does_not_wait_for_the_deletion() {
+        let app = app();
+        *app.network.slow.lock().unwrap() = true;
+        let slept = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(slept["outcome"], "slept", "{slept:#}");
+        assert!(slept.get("waiting_for").is_none(), "{slept:#}");
+    }
+
+    #[test]
+    fn a_sleep_waiting_for_eips_reports_a_failed_gateway_once_nothing_waits() {
+        let mut failed = GatewayReport::new("slot-b", "failed");
+        failed.reason = Some("DependencyViolation".into());
+        let reports = vec![GatewayReport::new("slot-a", "deleted"), failed];
+        let waiting = EipRelease {
+            waiting_for: vec!["slot-a: EIP eipalloc-1 ...".into()],
+            ..EipRelease::default()
+        };
+        assert_eq!(sleep_outcome(&reports, &waiting), Outcome::Releasing);
+        assert_eq!(
+            sleep_outcome(&reports, &EipRelease::default()),
+            Outcome::Partial
+        );
+        let released = EipRelease {
+            released: vec!["eipalloc-1".into()],
+            ..EipRelease::default()
+        };
+        assert_eq!(sleep_outcome(&[], &released), Outcome::Slept);
+        assert_eq!(
+            sleep_outcome(&[], &EipRelease::default()),
+            Outcome::NothingToDo
+        );
+        assert!(still_deleting(GatewayState::Deleting, "nat-1", &[]));
+        assert!(still_deleting(
+            GatewayState::Available,
+            "nat-1",
+            &["nat-1".into()]
+        ));
+        assert!(!still_deleting(GatewayState::Available, "nat-1", &[]));
+        assert!(!still_deleting(
+            GatewayState::Failed,
+            "nat-1",
+            &["nat-1".into()]
+        ));
     }
 
     fn gateways_with(report: &serde_json::Value, result: &str) -> usize {

@@ -1,13 +1,14 @@
-//! Whole-stack test of the network wake: the template deployed with
-//! `NetworkSleepVpcId` for a moto VPC, the sleep schedule fired (it invokes
-//! the real network-sleep function), then the wake schedule, which starts the
-//! REAL `NetworkWakeStateMachine` in moto's Step Functions, which invokes the
-//! function through the local stack's router. Nothing is called in-process.
+//! Whole-stack test of network sleep and wake: the template deployed with
+//! `NetworkSleepVpcId` for a moto VPC, the sleep schedule fired, then the wake
+//! schedule; each starts the REAL `NetworkSleepStateMachine` in moto's Step
+//! Functions with its input, which invokes the real network-sleep function
+//! through the local stack's router. Nothing is called in-process.
 //!
-//! moto's NAT gateways are `available` at once, so the wake finishes in one
-//! pass here; the waiting between passes (Wait, the counter, the time limit)
-//! is run by the same definition with the Task replaced by a stand-in that
-//! answers `waking` twice (the function's `waking` is unit-tested with fakes).
+//! moto's NAT gateways are `available` at once and deleted at once, so every
+//! execution here finishes in one pass; the waiting between passes (Wait, the
+//! counter, the time limit, for `waking` and `releasing`) is run by the same
+//! definition with the Task replaced by a stand-in (the function's `waking`
+//! and `releasing` are unit-tested with fakes).
 
 use aws_sdk_ec2::types::{DomainType, ResourceType, Tag, TagSpecification};
 use aws_sdk_sfn::types::ExecutionStatus;
@@ -24,11 +25,11 @@ struct Execution {
     cause: String,
 }
 
-async fn run(sfn: &aws_sdk_sfn::Client, arn: &str, timeout: Duration) -> Execution {
+async fn run(sfn: &aws_sdk_sfn::Client, arn: &str, input: Value, timeout: Duration) -> Execution {
     let started = sfn
         .start_execution()
         .state_machine_arn(arn)
-        .input("{}")
+        .input(input.to_string())
         .send()
         .await
         .unwrap();
@@ -206,13 +207,30 @@ async fn route_targets(ec2: &aws_sdk_ec2::Client, net: &Net) -> Vec<(String, Str
     targets
 }
 
+/// The output of the execution a schedule started (fire-schedule waits for its end).
 fn fired(output: &str) -> Value {
     let fired: Value = serde_json::from_str(output).unwrap_or_else(|_| panic!("{output}"));
-    fired["results"][0].clone()
+    let result = &fired["results"][0];
+    assert_eq!(result["status"], "SUCCEEDED", "{fired:#}");
+    serde_json::from_str(result["output"].as_str().unwrap()).unwrap()
+}
+
+/// Whether moto still knows these allocation ids.
+async fn allocated(ec2: &aws_sdk_ec2::Client, allocations: &[&String]) -> Vec<bool> {
+    let addresses = ec2.describe_addresses().send().await.unwrap();
+    allocations
+        .iter()
+        .map(|a| {
+            addresses
+                .addresses()
+                .iter()
+                .any(|x| x.allocation_id() == Some(a.as_str()))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
+async fn the_schedules_run_the_state_machine_that_sleeps_and_restores_the_network() {
     let mut stack = LocalStack::start();
     let sdk = stack.sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
@@ -220,8 +238,8 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
     let net = build_network(&ec2).await;
     stack.deploy(&[
         ("NetworkSleepVpcId", net.vpc_id.as_str()),
-        ("NetworkWakePollSeconds", "1"),
-        ("NetworkWakeMaxWaitSeconds", "5"),
+        ("NetworkSleepPollSeconds", "1"),
+        ("NetworkSleepMaxWaitSeconds", "5"),
     ]);
     let awake: Vec<(String, String, String)> = net
         .subnets
@@ -232,20 +250,21 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
     assert_eq!(route_targets(&ec2, &net).await, awake);
 
     let slept = fired(&stack.fire_schedule("NetworkSleepSchedule"));
-    assert_eq!(slept["payload"]["outcome"], "slept", "{slept:#}");
+    assert_eq!(slept["action"], "sleep", "{slept:#}");
+    assert_eq!(slept["outcome"], "slept", "{slept:#}");
+    assert_eq!(slept["passes"], 1, "{slept:#}");
+    assert_eq!(slept["report"]["gateways"].as_array().unwrap().len(), 3);
     let asleep = route_targets(&ec2, &net).await;
     assert!(
         asleep.iter().all(|(_, _, state)| state == "deleted"),
         "blackhole routes to the deleted gateways: {asleep:?}"
     );
 
-    // The schedule starts the state machine (fire-schedule waits for its end).
     let woke = fired(&stack.fire_schedule("NetworkWakeSchedule"));
-    assert_eq!(woke["status"], "SUCCEEDED", "{woke:#}");
-    let output: Value = serde_json::from_str(woke["output"].as_str().unwrap()).unwrap();
-    assert_eq!(output["outcome"], "woke", "{output:#}");
-    assert_eq!(output["passes"], 1, "moto's gateways are available at once");
-    assert_eq!(output["report"]["gateways"].as_array().unwrap().len(), 3);
+    assert_eq!(woke["action"], "wake", "{woke:#}");
+    assert_eq!(woke["outcome"], "woke", "{woke:#}");
+    assert_eq!(woke["passes"], 1, "moto's gateways are available at once");
+    assert_eq!(woke["report"]["gateways"].as_array().unwrap().len(), 3);
     assert_eq!(
         route_targets(&ec2, &net).await,
         awake,
@@ -253,15 +272,28 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
     );
 
     // By hand, as the README says: nothing asleep, nothing to do.
-    let machine = stack.resource("NetworkWakeStateMachine");
-    let again = run(&sfn, &machine, Duration::from_secs(120)).await;
+    let machine = stack.resource("NetworkSleepStateMachine");
+    let wake = json!({"action": "wake"});
+    let again = run(&sfn, &machine, wake.clone(), Duration::from_secs(120)).await;
     assert_eq!(again.status, ExecutionStatus::Succeeded, "{}", again.cause);
     assert_eq!(again.output["outcome"], "nothing_to_do");
+
+    // A bad input is the function's error, with its name in the cause.
+    let bad = run(
+        &sfn,
+        &machine,
+        json!({"action": "wake", "force": true}),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(bad.status, ExecutionStatus::Failed, "{:#}", bad.output);
+    assert_eq!(bad.error, "Lakeops.NetworkSleepFailed");
+    assert!(bad.cause.contains("Lakeops.InvalidInput"), "{}", bad.cause);
 
     // An EIP released outside lakeops while the network sleeps: the others
     // wake, and the execution fails with the reason.
     let slept = fired(&stack.fire_schedule("NetworkSleepSchedule"));
-    assert_eq!(slept["payload"]["outcome"], "slept", "{slept:#}");
+    assert_eq!(slept["outcome"], "slept", "{slept:#}");
     let lost = &net.allocations[1];
     let addresses = ec2
         .describe_addresses()
@@ -281,16 +313,18 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
         .send()
         .await
         .unwrap();
-    let partial = run(&sfn, &machine, Duration::from_secs(120)).await;
+    let partial = run(&sfn, &machine, wake.clone(), Duration::from_secs(120)).await;
     assert_eq!(
         partial.status,
         ExecutionStatus::Failed,
         "{:#}",
         partial.output
     );
-    assert_eq!(partial.error, "Lakeops.WakePartial");
+    assert_eq!(partial.error, "Lakeops.NetworkSleepPartial");
     assert!(
-        partial.cause.contains(lost.as_str()) && partial.cause.contains("no longer exists"),
+        partial.cause.contains("the wake failed for some gateways")
+            && partial.cause.contains(lost.as_str())
+            && partial.cause.contains("no longer exists"),
         "{}",
         partial.cause
     );
@@ -299,13 +333,61 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
     assert_eq!(targets[2], awake[2]);
     assert_eq!(targets[1].2, "deleted", "{targets:?}");
 
-    // The loop itself: the same definition, with the Task answering `waking`
-    // for its first two passes.
+    // A sleep by hand that releases the EIPs: the input goes to the function.
+    // moto deletes gateways at once, so one pass releases them.
+    let kept = [&net.allocations[0], &net.allocations[2]];
+    assert_eq!(allocated(&ec2, &kept).await, [true, true]);
+    let released = run(
+        &sfn,
+        &machine,
+        json!({"action": "sleep", "release_eips": true}),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(
+        released.status,
+        ExecutionStatus::Succeeded,
+        "{}",
+        released.cause
+    );
+    assert_eq!(released.output["outcome"], "slept", "{:#}", released.output);
+    assert_eq!(released.output["passes"], 1, "{:#}", released.output);
+    let report = &released.output["report"];
+    for allocation in kept {
+        assert!(
+            report["released_eips"]
+                .to_string()
+                .contains(allocation.as_str()),
+            "{report:#}"
+        );
+    }
+    assert_eq!(allocated(&ec2, &kept).await, [false, false]);
+    // The wake brings them all back, on new EIPs.
+    let woke = run(&sfn, &machine, wake, Duration::from_secs(120)).await;
+    assert_eq!(woke.status, ExecutionStatus::Succeeded, "{}", woke.cause);
+    assert_eq!(woke.output["outcome"], "woke", "{:#}", woke.output);
+    let targets = route_targets(&ec2, &net).await;
+    for (i, (subnet, allocation, state)) in targets.iter().enumerate() {
+        assert_eq!(subnet, &net.subnets[i]);
+        assert_eq!(state, "available", "{targets:?}");
+        assert!(
+            !allocation.is_empty() && allocation != &net.allocations[i],
+            "{targets:?}"
+        );
+    }
+}
+
+/// The loop itself: the deployed definition, with the Task replaced by a
+/// stand-in that answers `not_done` for its first two passes, then `done`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_machine_runs_passes_until_done_within_its_budget() {
+    let stack = LocalStack::start();
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk_config().await);
     let text = std::fs::read_to_string(
-        lakeops_tests::repo_root().join("statemachines/network-wake.asl.json"),
+        lakeops_tests::repo_root().join("statemachines/network-sleep.asl.json"),
     )
     .unwrap();
-    let looping = |max_wait: &str| -> String {
+    let looping = |max_wait: &str, not_done: &str, done: &str| -> String {
         let mut definition: Value = serde_json::from_str(
             &text
                 .replace("${PollSeconds}", "1")
@@ -314,54 +396,75 @@ async fn the_wake_schedule_runs_the_state_machine_that_restores_the_network() {
         .unwrap();
         let states = definition["States"].as_object_mut().unwrap();
         states.insert(
-            "Wake".into(),
+            "Run".into(),
             json!({
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.loop.passes", "NumericLessThan": 2, "Next": "StandInWaking"}],
-                "Default": "StandInWoke"
+                "Choices": [{"Variable": "$.loop.passes", "NumericLessThan": 2, "Next": "StandInNotDone"}],
+                "Default": "StandInDone"
             }),
         );
-        for (name, outcome) in [("StandInWaking", "waking"), ("StandInWoke", "woke")] {
+        for (name, outcome) in [("StandInNotDone", not_done), ("StandInDone", done)] {
             states.insert(
                 name.into(),
                 json!({
                     "Type": "Pass",
                     "Result": {"outcome": outcome, "report": {"outcome": outcome, "waiting_for": ["slot-1: nat-1 is pending"]}},
-                    "ResultPath": "$.wake",
+                    "ResultPath": "$.run",
                     "Next": "CountPass"
                 }),
             );
         }
         definition.to_string()
     };
-    for (max_wait, done) in [("10", true), ("1", false)] {
+    // (max wait, action, outcome of the first two passes, outcome after)
+    let cases = [
+        ("10", "wake", "waking", "woke"),
+        ("10", "sleep", "releasing", "slept"),
+        ("1", "sleep", "releasing", "slept"),
+        ("1", "wake", "waking", "woke"),
+        ("10", "sleep", "refused", "slept"),
+    ];
+    for (i, (max_wait, action, not_done, done)) in cases.into_iter().enumerate() {
         let created = sfn
             .create_state_machine()
-            .name(format!("network-wake-loop-{max_wait}"))
-            .role_arn("arn:aws:iam::123456789012:role/network-wake-loop")
-            .definition(looping(max_wait))
+            .name(format!("network-sleep-loop-{i}"))
+            .role_arn("arn:aws:iam::123456789012:role/network-sleep-loop")
+            .definition(looping(max_wait, not_done, done))
             .send()
             .await
             .unwrap();
-        let execution = run(&sfn, created.state_machine_arn(), Duration::from_secs(60)).await;
-        if done {
-            assert_eq!(
-                execution.status,
-                ExecutionStatus::Succeeded,
-                "{}",
-                execution.cause
-            );
-            assert_eq!(execution.output["outcome"], "woke");
-            assert_eq!(execution.output["passes"], 3);
-            assert_eq!(execution.output["waited_seconds"], 2);
+        let execution = run(
+            &sfn,
+            created.state_machine_arn(),
+            json!({"action": action}),
+            Duration::from_secs(60),
+        )
+        .await;
+        let case = format!(
+            "case {i} ({max_wait} s, {action}, {not_done}): {}",
+            execution.cause
+        );
+        if not_done == "refused" {
+            // Refused is no failure, and no reason to try again.
+            assert_eq!(execution.status, ExecutionStatus::Succeeded, "{case}");
+            assert_eq!(execution.output["outcome"], "refused", "{case}");
+            assert_eq!(execution.output["passes"], 1, "{case}");
+            assert_eq!(execution.output["waited_seconds"], 0, "{case}");
+        } else if max_wait == "10" {
+            assert_eq!(execution.status, ExecutionStatus::Succeeded, "{case}");
+            assert_eq!(execution.output["action"], action, "{case}");
+            assert_eq!(execution.output["outcome"], done, "{case}");
+            assert_eq!(execution.output["passes"], 3, "{case}");
+            assert_eq!(execution.output["waited_seconds"], 2, "{case}");
+            assert_eq!(execution.output["report"]["outcome"], done, "{case}");
         } else {
-            assert_eq!(execution.status, ExecutionStatus::Failed);
-            assert_eq!(execution.error, "Lakeops.WakeTimedOut");
+            assert_eq!(execution.status, ExecutionStatus::Failed, "{case}");
+            assert_eq!(execution.error, "Lakeops.NetworkSleepTimedOut", "{case}");
             assert!(
-                execution.cause.contains("after 1 s (2 passes)")
-                    && execution.cause.contains("nat-1 is pending"),
-                "{}",
-                execution.cause
+                execution.cause.contains(&format!(
+                    "the {action} is still {not_done} after 1 s (2 passes)"
+                )) && execution.cause.contains("nat-1 is pending"),
+                "{case}"
             );
         }
     }
