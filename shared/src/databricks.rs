@@ -219,8 +219,13 @@ pub struct DatabricksConnector {
 }
 
 impl DatabricksConnector {
+    /// Builds the HTTP client at once, on the process's shared trusted roots
+    /// ([`crate::tls::system_roots`], the same the AWS SDK's client uses).
+    /// Fails when no root certificate could be loaded.
     pub fn new(settings: DatabricksSettings) -> Result<Self, Error> {
+        let tls = crate::tls::system_roots().rustls_client_config()?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(settings.request_timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("lakeops/", env!("CARGO_PKG_VERSION")))
@@ -572,13 +577,26 @@ fn transport_error(request: &str, error: &reqwest::Error) -> DatabricksError {
         message: if error.is_timeout() {
             "timed out".to_string()
         } else if error.is_connect() {
-            "could not connect".to_string()
+            // The innermost cause says why: refused, DNS, or a TLS failure
+            // such as an untrusted certificate.
+            match root_cause(error) {
+                Some(cause) => format!("could not connect: {cause}"),
+                None => "could not connect".to_string(),
+            }
         } else {
             format!("transport error: {error}")
         },
         request: request.to_string(),
         retry_after: None,
     }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = error.source()?;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Some(cause.to_string())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod secret;
 pub mod settings;
 pub mod spec;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, Result};
