@@ -27,10 +27,25 @@ def test_minimum_counts_learning_creating_and_new_partitions_only():
         # A column already added is not new again.
         [obj("u", 1, ("a", "b")), obj("u", 1, ("a",))],
     ]
+    single_writer = ingest.minimum_glue_calls(batches, trust_earlier_batches=True)
+    assert single_writer["by_operation"] == {"GetTable": 2, "CreateTable": 2, "UpdateTable": 1, "BatchCreatePartition": 3}
+    assert single_writer["per_batch"] == [6, 0, 2, 0]
+    assert single_writer["total"] == 8
+
+
+def test_minimum_registers_every_partition_of_every_batch():
+    # What an earlier batch registered may have been dropped by another
+    # instance since: each batch confirms its partitions, one call per table.
+    batches = [
+        [obj("t", 1), obj("t", 2), obj("t", 1), obj("u", 1)],
+        [obj("t", 2), obj("u", 1)],
+        [obj("t", 3), obj("u", 1, ("a", "b"))],
+        [obj("u", 1, ("a", "b")), obj("u", 1, ("a",))],
+    ]
     minimum = ingest.minimum_glue_calls(batches)
-    assert minimum["by_operation"] == {"GetTable": 2, "CreateTable": 2, "UpdateTable": 1, "BatchCreatePartition": 3}
-    assert minimum["per_batch"] == [6, 0, 2, 0]
-    assert minimum["total"] == 8
+    assert minimum["by_operation"] == {"GetTable": 2, "CreateTable": 2, "UpdateTable": 1, "BatchCreatePartition": 7}
+    assert minimum["per_batch"] == [6, 2, 3, 1]
+    assert minimum["total"] == 12
 
 
 def test_minimum_folds_first_batch_columns_into_the_creation():

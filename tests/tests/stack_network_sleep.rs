@@ -238,7 +238,7 @@ async fn the_schedules_run_the_state_machine_that_sleeps_and_restores_the_networ
     let net = build_network(&ec2).await;
     stack.deploy(&[
         ("NetworkSleepVpcId", net.vpc_id.as_str()),
-        ("NetworkSleepPollSeconds", "1"),
+        ("NetworkSleepPollSeconds", "10"),
         ("NetworkSleepMaxWaitSeconds", "5"),
     ]);
     let awake: Vec<(String, String, String)> = net

@@ -2,10 +2,9 @@
 //! with the fewest calls, and the messages whose objects failed reported as
 //! batch item failures (SQS redelivers them, then moves them to the DLQ).
 //!
-//! A warm container keeps what Glue confirmed in a [`CatalogCache`] (tables
-//! and partitions known to exist, each trusted for the cache's TTL, 5 minutes
-//! by default; see `cache.rs` for what that bounds). Calls per batch, per
-//! table:
+//! A warm container keeps the table definitions Glue confirmed in a
+//! [`CatalogCache`] (trusted for its TTL, 5 minutes by default; partitions are
+//! not cached, see `cache.rs` for why). Calls per batch, per table:
 //!
 //! - table: none when the cache knows it and the batch adds no column;
 //!   otherwise one GetTable, then one CreateTable (the table is new) or one
@@ -13,13 +12,12 @@
 //!   to add, or an object to reject, found against the cached definition is
 //!   decided again on a fresh GetTable first: writes replace the whole table
 //!   and rejections are final;
-//! - partitions: none for the partitions the cache knows. The others are
-//!   registered with one BatchCreatePartition per 100, where
-//!   `AlreadyExistsException` for an entry is success — the call is the probe
-//!   and the write at once. Only when more than 100 are unknown to a cold
-//!   cache (and the table was not created by this batch) does one
-//!   BatchGetPartition per 1000 come first, so that existing ones are not
-//!   created one call per 100;
+//! - partitions: the distinct partitions of the batch are registered with
+//!   one BatchCreatePartition per 100, where `AlreadyExistsException` for an
+//!   entry is success — the call is the probe and the write at once. Only
+//!   when more than 100 are wanted (and the table was not created by this
+//!   batch) does one BatchGetPartition per 1000 come first, so that existing
+//!   ones are not created one call per 100;
 //! - removals: one BatchDeletePartition per 25 emptied partitions.
 //!
 //! Duplicates within a batch are read and registered once. A cold container
@@ -590,7 +588,6 @@ pub async fn handle_batch_cached<A: IngestApi>(
         partitions_deleted = report.partitions_deleted,
         drift = report.drift.len(),
         known_tables = cache.table_count(),
-        known_partitions = cache.partition_count(),
         "batch cataloged"
     );
     (response, report)
@@ -759,12 +756,9 @@ async fn catalog_table<A: IngestApi>(
             .1
             .push(i);
     }
-    let now = Instant::now();
-    let unknown: Vec<Vec<String>> = wanted
-        .keys()
-        .filter(|values| !cache.partition_known(&id, values, now))
-        .cloned()
-        .collect();
+    // Every partition of the batch, also those seen in earlier batches:
+    // another instance may have dropped one since (see cache.rs).
+    let unknown: Vec<Vec<String>> = wanted.keys().cloned().collect();
     let mut existing: BTreeSet<Vec<String>> = BTreeSet::new();
     if probe_before_create(unknown.len(), created) {
         for chunk in unknown.chunks(MAX_GET_PARTITIONS) {
@@ -773,10 +767,7 @@ async fn catalog_table<A: IngestApi>(
             })
             .await
             {
-                Ok(found) => {
-                    cache.confirm_partitions(&id, &found, Instant::now());
-                    existing.extend(found);
-                }
+                Ok(found) => existing.extend(found),
                 Err(error) => {
                     cache.forget_table(&id);
                     let failure: Failure = error
@@ -847,13 +838,7 @@ async fn catalog_table<A: IngestApi>(
                     }
                 }
             }
-            let confirmed: Vec<&Vec<String>> = pending
-                .iter()
-                .map(|p| &p.values)
-                .filter(|v| !answer.failed.contains(*v) && !answer.resend.contains(*v))
-                .collect();
             report.partitions_created += answer.created(sent);
-            cache.confirm_partitions(&id, confirmed, Instant::now());
             pending.retain(|p| answer.resend.contains(&p.values));
             if !pending.is_empty() {
                 let delay = config
@@ -977,8 +962,6 @@ async fn remove_partitions<A: IngestApi>(
         let id: TableId = (database.clone(), table.clone());
         for chunk in partitions.chunks(MAX_DELETE_PARTITIONS) {
             let values: Vec<Vec<String>> = chunk.iter().map(|(v, _)| v.clone()).collect();
-            // Forgotten before the call: whatever its answer, they may be gone.
-            cache.forget_partitions(&id, &values);
             match retried(config.retry, |_| {
                 api.batch_delete_partitions(&database, &table, &values)
             })

@@ -1,24 +1,26 @@
-//! What a warm container remembers of the Glue catalog between batches, so
-//! that a batch that brings nothing new to a table makes no Glue call for it.
+//! What a warm container remembers of the Glue catalog between batches: the
+//! definitions of tables, so that a batch that brings no new column to a
+//! known table needs no `GetTable`.
 //!
 //! Only what Glue confirmed is remembered: a table as `GetTable` returned it
-//! or as `CreateTable`/`UpdateTable` accepted it, and partitions that
-//! `BatchGetPartition` found or `BatchCreatePartition` created (or answered
-//! `AlreadyExistsException` for). A failed or unanswered call teaches nothing,
-//! and a failed write makes the table unknown again.
+//! or as `CreateTable`/`UpdateTable` accepted it. A failed or unanswered call
+//! teaches nothing, and a failed write makes the table unknown again. A table
+//! is trusted for `ttl` after Glue last confirmed it; a TTL of zero turns the
+//! cache off. lakeops never drops a table, so staleness only matters for a
+//! table dropped or changed out of band: the partitions of the next batch then
+//! fail with `EntityNotFoundException` (their objects are redelivered and the
+//! table is learnt again), and a column another writer added is found on the
+//! fresh `GetTable` that precedes every `UpdateTable`.
 //!
-//! Staleness is bounded by the TTL: a table is trusted for `ttl` after Glue
-//! last confirmed it, and a partition for `ttl` after it was confirmed, and
-//! never longer than its table: when the table expires, everything known of it
-//! goes. So a table or partition deleted out of band (by an operator, or by
-//! another Lambda instance dropping an emptied partition: each instance has
-//! its own cache) is seen again at most `ttl` later. Within that window an
-//! object of a partition that another writer dropped is reported cataloged
-//! while its partition is missing; the next object of that partition after the
-//! window registers it again. A TTL of zero turns the cache off.
-//!
-//! This instance's own removals update the cache before the call is made, so
-//! they are never stale here.
+//! Partitions are deliberately NOT remembered. catalog-ingest drops a
+//! partition whose prefix became empty, and up to `MaximumConcurrency`
+//! instances run at once, each with its own memory: an instance that
+//! remembered partition P as existing would skip registering a new object's
+//! P after another instance dropped it (a delete-then-rewrite of a partition
+//! is a common write pattern), and a partition written once would stay
+//! missing for good. So every batch registers all its partitions with
+//! `BatchCreatePartition`, where `AlreadyExistsException` is success — one
+//! call per table per 100 distinct partitions of the batch.
 //!
 //! Pure: time is passed in, nothing here calls AWS.
 
@@ -32,18 +34,13 @@ pub type TableId = (String, String);
 /// How long what Glue confirmed is trusted, unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
-/// At most this many partitions are remembered in all; past it they are all
-/// forgotten (which costs Glue calls, never correctness). About 150 bytes each.
-pub const MAX_KNOWN_PARTITIONS: usize = 50_000;
-
 #[derive(Debug, Clone)]
 struct KnownTable {
     definition: TableDefinition,
     confirmed_at: Instant,
-    partitions: HashMap<Vec<String>, Instant>,
 }
 
-/// The catalog as this container last saw it.
+/// The tables as this container last saw them.
 #[derive(Debug, Clone)]
 pub struct CatalogCache {
     ttl: Duration,
@@ -77,123 +74,55 @@ impl CatalogCache {
         now.saturating_duration_since(confirmed_at) < self.ttl
     }
 
-    fn known_table(&self, id: &TableId, now: Instant) -> Option<&KnownTable> {
+    /// The table as Glue last confirmed it, if that was less than `ttl` ago.
+    pub fn table(&self, id: &TableId, now: Instant) -> Option<&TableDefinition> {
         self.tables
             .get(id)
             .filter(|known| self.fresh(known.confirmed_at, now))
+            .map(|known| &known.definition)
     }
 
-    /// The table as Glue last confirmed it, if that was less than `ttl` ago.
-    pub fn table(&self, id: &TableId, now: Instant) -> Option<&TableDefinition> {
-        self.known_table(id, now).map(|known| &known.definition)
-    }
-
-    /// Glue returned or accepted this definition of the table just now. The
-    /// partitions known of it stay, each until its own expiry; those of an
-    /// expired entry are dropped with it.
+    /// Glue returned or accepted this definition of the table just now.
     pub fn confirm_table(&mut self, definition: TableDefinition, now: Instant) {
         if self.ttl.is_zero() {
             return;
         }
         let id = (definition.database.clone(), definition.name.clone());
-        let keep = self.known_table(&id, now).is_some();
-        match self.tables.get_mut(&id) {
-            Some(known) if keep => {
-                known.definition = definition;
-                known.confirmed_at = now;
-            }
-            _ => {
-                self.tables.insert(
-                    id,
-                    KnownTable {
-                        definition,
-                        confirmed_at: now,
-                        partitions: HashMap::new(),
-                    },
-                );
-            }
-        }
+        self.tables.insert(
+            id,
+            KnownTable {
+                definition,
+                confirmed_at: now,
+            },
+        );
     }
 
     /// The table does not exist, or a write to it failed and its state is
-    /// unknown: forget it and its partitions.
+    /// unknown: forget it.
     pub fn forget_table(&mut self, id: &TableId) {
         self.tables.remove(id);
-    }
-
-    /// Whether the partition was confirmed to exist less than `ttl` ago (and
-    /// its table too).
-    pub fn partition_known(&self, id: &TableId, values: &[String], now: Instant) -> bool {
-        self.known_table(id, now).is_some_and(|known| {
-            known
-                .partitions
-                .get(values)
-                .is_some_and(|&at| self.fresh(at, now))
-        })
-    }
-
-    /// Glue confirmed these partitions exist. Ignored while the table itself
-    /// is not known: a partition is never trusted longer than its table.
-    pub fn confirm_partitions<'a>(
-        &mut self,
-        id: &TableId,
-        values: impl IntoIterator<Item = &'a Vec<String>>,
-        now: Instant,
-    ) {
-        if self.known_table(id, now).is_none() {
-            return;
-        }
-        let known = self.tables.get_mut(id).expect("checked above");
-        for v in values {
-            known.partitions.insert(v.clone(), now);
-        }
-        if self.partition_count() > MAX_KNOWN_PARTITIONS {
-            for known in self.tables.values_mut() {
-                known.partitions.clear();
-            }
-        }
-    }
-
-    /// These partitions are being dropped (or their state is unknown).
-    pub fn forget_partitions<'a>(
-        &mut self,
-        id: &TableId,
-        values: impl IntoIterator<Item = &'a Vec<String>>,
-    ) {
-        if let Some(known) = self.tables.get_mut(id) {
-            for v in values {
-                known.partitions.remove(v);
-            }
-        }
     }
 
     /// Drop everything that has expired, so memory follows what is in use.
     pub fn prune(&mut self, now: Instant) {
         let ttl = self.ttl;
-        let fresh = |at: Instant| now.saturating_duration_since(at) < ttl;
-        self.tables.retain(|_, known| fresh(known.confirmed_at));
-        for known in self.tables.values_mut() {
-            known.partitions.retain(|_, &mut at| fresh(at));
-        }
+        self.tables
+            .retain(|_, known| now.saturating_duration_since(known.confirmed_at) < ttl);
     }
 
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }
-
-    pub fn partition_count(&self) -> usize {
-        self.tables.values().map(|t| t.partitions.len()).sum()
-    }
 }
 
-/// Whether to ask Glue which of `unknown` partitions exist before creating
+/// Whether to ask Glue which of a batch's partitions exist before creating
 /// them. `BatchCreatePartition` answers `AlreadyExistsException` per entry for
 /// those that exist, which is success, so it is the probe and the write in one
 /// call — as long as one call holds them all. Beyond that, one
 /// `BatchGetPartition` (1000 per call) can save the creations of the ones that
 /// exist (100 per call), at the price of one call when none does.
-pub fn probe_before_create(unknown: usize, table_created_now: bool) -> bool {
-    !table_created_now && unknown > crate::api::MAX_CREATE_PARTITIONS
+pub fn probe_before_create(partitions: usize, table_created_now: bool) -> bool {
+    !table_created_now && partitions > crate::api::MAX_CREATE_PARTITIONS
 }
 
 #[cfg(test)]
@@ -227,10 +156,6 @@ mod tests {
         ("db".into(), name.into())
     }
 
-    fn p(v: &str) -> Vec<String> {
-        vec![v.to_string()]
-    }
-
     const TTL: Duration = Duration::from_secs(300);
     const S: Duration = Duration::from_secs(1);
 
@@ -247,67 +172,23 @@ mod tests {
     }
 
     #[test]
-    fn partitions_are_known_only_with_their_table() {
-        let t0 = Instant::now();
-        let mut cache = CatalogCache::new(TTL);
-        // No table known: nothing can be attached to it.
-        cache.confirm_partitions(&id("t"), [&p("1")], t0);
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0));
-
-        cache.confirm_table(table("t", &["a"]), t0);
-        cache.confirm_partitions(&id("t"), [&p("1"), &p("2")], t0 + 10 * S);
-        assert!(cache.partition_known(&id("t"), &p("1"), t0 + 10 * S));
-        assert!(!cache.partition_known(&id("t"), &p("3"), t0 + 10 * S));
-        assert!(!cache.partition_known(&id("u"), &p("1"), t0 + 10 * S));
-        // The table expires first: its partitions go with it, although they
-        // were confirmed later.
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0 + TTL));
-    }
-
-    #[test]
-    fn a_table_read_again_keeps_partitions_until_their_own_expiry() {
+    fn a_table_confirmed_again_is_trusted_from_then() {
         let t0 = Instant::now();
         let mut cache = CatalogCache::new(TTL);
         cache.confirm_table(table("t", &["a"]), t0);
-        cache.confirm_partitions(&id("t"), [&p("1")], t0);
-        // A new column made us read the table again later.
         cache.confirm_table(table("t", &["a", "b"]), t0 + 200 * S);
-        assert_eq!(
-            cache.table(&id("t"), t0 + 200 * S).unwrap().columns.len(),
-            2
-        );
-        assert!(cache.partition_known(&id("t"), &p("1"), t0 + 250 * S));
-        // The table is trusted until t0+500s, the partition only until t0+300s.
-        assert!(cache.table(&id("t"), t0 + TTL).is_some());
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0 + TTL));
+        let known = cache.table(&id("t"), t0 + TTL).unwrap();
+        assert_eq!(known.columns.len(), 2);
+        assert!(cache.table(&id("t"), t0 + 200 * S + TTL).is_none());
     }
 
     #[test]
-    fn an_expired_table_confirmed_again_starts_without_partitions() {
+    fn forgetting_a_table() {
         let t0 = Instant::now();
         let mut cache = CatalogCache::new(TTL);
         cache.confirm_table(table("t", &["a"]), t0);
-        cache.confirm_partitions(&id("t"), [&p("1")], t0 + 100 * S);
-        // Expired, then read again (it may have been dropped and recreated).
-        cache.confirm_table(table("t", &["a"]), t0 + TTL + S);
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0 + TTL + S));
-    }
-
-    #[test]
-    fn forgetting_tables_and_partitions() {
-        let t0 = Instant::now();
-        let mut cache = CatalogCache::new(TTL);
-        cache.confirm_table(table("t", &["a"]), t0);
-        cache.confirm_partitions(&id("t"), [&p("1"), &p("2")], t0);
-        cache.forget_partitions(&id("t"), [&p("1")]);
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0));
-        assert!(cache.partition_known(&id("t"), &p("2"), t0));
         cache.forget_table(&id("t"));
         assert!(cache.table(&id("t"), t0).is_none());
-        assert!(!cache.partition_known(&id("t"), &p("2"), t0));
-        // Confirmed again, it does not come back with old partitions.
-        cache.confirm_table(table("t", &["a"]), t0);
-        assert!(!cache.partition_known(&id("t"), &p("2"), t0));
     }
 
     #[test]
@@ -315,9 +196,7 @@ mod tests {
         let t0 = Instant::now();
         let mut cache = CatalogCache::disabled();
         cache.confirm_table(table("t", &["a"]), t0);
-        cache.confirm_partitions(&id("t"), [&p("1")], t0);
         assert!(cache.table(&id("t"), t0).is_none());
-        assert!(!cache.partition_known(&id("t"), &p("1"), t0));
         assert_eq!(cache.table_count(), 0);
     }
 
@@ -327,32 +206,9 @@ mod tests {
         let mut cache = CatalogCache::new(TTL);
         cache.confirm_table(table("old", &["a"]), t0);
         cache.confirm_table(table("new", &["a"]), t0 + 100 * S);
-        cache.confirm_partitions(&id("new"), [&p("1")], t0 + 100 * S);
-        cache.confirm_table(table("new", &["a"]), t0 + 250 * S);
-        cache.confirm_partitions(&id("new"), [&p("2")], t0 + 250 * S);
-        cache.prune(t0 + 450 * S);
+        cache.prune(t0 + 350 * S);
         assert_eq!(cache.table_count(), 1);
-        assert_eq!(cache.partition_count(), 1);
-        assert!(cache.partition_known(&id("new"), &p("2"), t0 + 450 * S));
-    }
-
-    #[test]
-    fn the_partition_count_is_bounded() {
-        let t0 = Instant::now();
-        let mut cache = CatalogCache::new(TTL);
-        cache.confirm_table(table("t", &["a"]), t0);
-        let many: Vec<Vec<String>> = (0..MAX_KNOWN_PARTITIONS)
-            .map(|i| p(&i.to_string()))
-            .collect();
-        cache.confirm_partitions(&id("t"), &many, t0);
-        assert_eq!(cache.partition_count(), MAX_KNOWN_PARTITIONS);
-        cache.confirm_partitions(&id("t"), [&p("one more")], t0);
-        assert_eq!(
-            cache.partition_count(),
-            0,
-            "over the bound, all are forgotten"
-        );
-        assert!(cache.table(&id("t"), t0).is_some(), "tables stay");
+        assert!(cache.table(&id("new"), t0 + 350 * S).is_some());
     }
 
     #[test]
@@ -370,8 +226,6 @@ mod tests {
     enum Op {
         ConfirmTable(u8, u8),
         ForgetTable(u8),
-        ConfirmPartition(u8, u8),
-        ForgetPartition(u8, u8),
         Prune,
         Wait(u16),
     }
@@ -380,18 +234,15 @@ mod tests {
         prop_oneof![
             (0u8..3, 0u8..3).prop_map(|(t, c)| Op::ConfirmTable(t, c)),
             (0u8..3).prop_map(Op::ForgetTable),
-            (0u8..3, 0u8..4).prop_map(|(t, v)| Op::ConfirmPartition(t, v)),
-            (0u8..3, 0u8..4).prop_map(|(t, v)| Op::ForgetPartition(t, v)),
             Just(Op::Prune),
             (0u16..400).prop_map(Op::Wait),
         ]
     }
 
     proptest! {
-        /// Against a model that records when each fact was last confirmed (and
-        /// when it was invalidated): the cache never claims what Glue did not
-        /// confirm within the TTL, nor a partition confirmed before its
-        /// table's current confirmation run started.
+        /// Against a model that records when each table was last confirmed:
+        /// the cache never claims a table Glue did not confirm within the TTL,
+        /// and always returns the definition confirmed last.
         #[test]
         fn never_trusts_what_was_not_confirmed_within_the_ttl(
             ops in proptest::collection::vec(op(), 1..60),
@@ -401,9 +252,7 @@ mod tests {
             let t0 = Instant::now();
             let mut now = t0;
             let mut cache = CatalogCache::new(ttl);
-            // Model: table → (confirmed at, columns, partitions → confirmed at).
-            type Model = HashMap<u8, (Instant, u8, HashMap<u8, Instant>)>;
-            let mut model: Model = HashMap::new();
+            let mut model: HashMap<u8, (Instant, u8)> = HashMap::new();
             let fresh = |at: Instant, now: Instant| now.saturating_duration_since(at) < ttl;
             let name = |t: u8| format!("t{t}");
             for op in ops {
@@ -412,47 +261,21 @@ mod tests {
                         let columns: Vec<String> = (0..=c).map(|i| format!("c{i}")).collect();
                         let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
                         cache.confirm_table(table(&name(t), &refs), now);
-                        let keep = model.get(&t).is_some_and(|(at, _, _)| fresh(*at, now));
-                        let partitions = if keep { model.remove(&t).unwrap().2 } else { HashMap::new() };
                         if !ttl.is_zero() {
-                            model.insert(t, (now, c, partitions));
+                            model.insert(t, (now, c));
                         }
                     }
                     Op::ForgetTable(t) => {
                         cache.forget_table(&id(&name(t)));
                         model.remove(&t);
                     }
-                    Op::ConfirmPartition(t, v) => {
-                        cache.confirm_partitions(&id(&name(t)), [&p(&v.to_string())], now);
-                        if let Some((at, _, parts)) = model.get_mut(&t) {
-                            if fresh(*at, now) {
-                                parts.insert(v, now);
-                            }
-                        }
-                    }
-                    Op::ForgetPartition(t, v) => {
-                        cache.forget_partitions(&id(&name(t)), [&p(&v.to_string())]);
-                        if let Some((_, _, parts)) = model.get_mut(&t) {
-                            parts.remove(&v);
-                        }
-                    }
                     Op::Prune => cache.prune(now),
                     Op::Wait(secs) => now += Duration::from_secs(u64::from(secs)),
                 }
                 for t in 0u8..3 {
-                    let expected = model.get(&t).filter(|(at, _, _)| fresh(*at, now));
+                    let expected = model.get(&t).filter(|(at, _)| fresh(*at, now));
                     let got = cache.table(&id(&name(t)), now);
-                    prop_assert_eq!(got.map(|d| d.columns.len()), expected.map(|(_, c, _)| usize::from(*c) + 1));
-                    for v in 0u8..4 {
-                        let expected_known = expected
-                            .and_then(|(_, _, parts)| parts.get(&v))
-                            .is_some_and(|at| fresh(*at, now));
-                        prop_assert_eq!(
-                            cache.partition_known(&id(&name(t)), &p(&v.to_string()), now),
-                            expected_known,
-                            "table {} partition {}", t, v
-                        );
-                    }
+                    prop_assert_eq!(got.map(|d| d.columns.len()), expected.map(|(_, c)| usize::from(*c) + 1));
                 }
             }
         }
