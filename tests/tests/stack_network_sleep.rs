@@ -395,8 +395,20 @@ async fn the_state_machine_runs_passes_until_done_within_its_budget() {
         )
         .unwrap();
         let states = definition["States"].as_object_mut().unwrap();
+        // The stand-in computes the payload the real Task sends (its
+        // Parameters), and reports it back from the last pass.
+        let payload = states["Run"]["Parameters"]["Payload.$"].clone();
         states.insert(
             "Run".into(),
+            json!({
+                "Type": "Pass",
+                "Parameters": {"payload.$": payload},
+                "ResultPath": "$.sent",
+                "Next": "StandInChoice"
+            }),
+        );
+        states.insert(
+            "StandInChoice".into(),
             json!({
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.loop.passes", "NumericLessThan": 2, "Next": "StandInNotDone"}],
@@ -408,7 +420,7 @@ async fn the_state_machine_runs_passes_until_done_within_its_budget() {
                 name.into(),
                 json!({
                     "Type": "Pass",
-                    "Result": {"outcome": outcome, "report": {"outcome": outcome, "waiting_for": ["slot-1: nat-1 is pending"]}},
+                    "Parameters": {"outcome": outcome, "report": {"outcome": outcome, "continuation_of": "2026-11-21T21:00:00Z", "waiting_for": ["slot-1: nat-1 is pending"], "payload.$": "$.sent.payload"}},
                     "ResultPath": "$.run",
                     "Next": "CountPass"
                 }),
@@ -448,6 +460,12 @@ async fn the_state_machine_runs_passes_until_done_within_its_budget() {
             // Refused is no failure, and no reason to try again.
             assert_eq!(execution.status, ExecutionStatus::Succeeded, "{case}");
             assert_eq!(execution.output["outcome"], "refused", "{case}");
+            // The first pass is the request as given.
+            assert_eq!(
+                execution.output["report"]["payload"],
+                json!({"action": action}),
+                "{case}"
+            );
             assert_eq!(execution.output["passes"], 1, "{case}");
             assert_eq!(execution.output["waited_seconds"], 0, "{case}");
         } else if max_wait == "10" {
@@ -457,6 +475,15 @@ async fn the_state_machine_runs_passes_until_done_within_its_budget() {
             assert_eq!(execution.output["passes"], 3, "{case}");
             assert_eq!(execution.output["waited_seconds"], 2, "{case}");
             assert_eq!(execution.output["report"]["outcome"], done, "{case}");
+            // Passes after the first say which execution they continue.
+            let sent = &execution.output["report"]["payload"];
+            assert_eq!(sent["action"], action, "{case}: {sent}");
+            assert!(
+                sent["continuation_of"]
+                    .as_str()
+                    .is_some_and(|t| t.contains('T')),
+                "{case}: {sent}"
+            );
         } else {
             assert_eq!(execution.status, ExecutionStatus::Failed, "{case}");
             assert_eq!(execution.error, "Lakeops.NetworkSleepTimedOut", "{case}");

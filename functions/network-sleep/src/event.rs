@@ -28,6 +28,14 @@ pub struct Request {
     /// Release the EIPs on sleep (overrides `RELEASE_EIPS`).
     #[serde(default)]
     pub release_eips: Option<bool>,
+    /// Set by the network-sleep state machine on every pass after its first:
+    /// the start of its first pass (RFC 3339), as that pass reported it. Such a pass only finishes what its
+    /// execution started, so that a sleep and a wake that overlap (one started
+    /// by hand) cannot undo each other: a sleep no longer checks Databricks nor
+    /// deletes gateways other than those its own first pass failed to delete;
+    /// a wake leaves alone the slots put to sleep after it started.
+    #[serde(default)]
+    pub continuation_of: Option<String>,
 }
 
 impl Request {
@@ -39,7 +47,21 @@ impl Request {
                 "event: force and release_eips apply to the sleep action only",
             ));
         }
+        if let Some(started) = &request.continuation_of {
+            if crate::clock::parse_rfc3339(started).is_none() {
+                return Err(Error::invalid_input(format!(
+                    "event: continuation_of must be an RFC 3339 time (the execution's start), got {started:?}"
+                )));
+            }
+        }
         Ok(request)
+    }
+
+    /// The start of the execution this pass continues, as epoch seconds.
+    pub fn continues_since(&self) -> Option<i64> {
+        self.continuation_of
+            .as_deref()
+            .and_then(crate::clock::parse_rfc3339)
     }
 }
 
@@ -117,6 +139,11 @@ impl GatewayReport {
 pub struct Report {
     pub action: Action,
     pub outcome: Outcome,
+    /// Sleep and wake: what a later pass of the same run passes as its
+    /// `continuation_of` — the one this pass was given, or, on a first pass,
+    /// the time it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_of: Option<String>,
     pub vpc_id: String,
     pub schedule: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]

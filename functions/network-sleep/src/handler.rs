@@ -33,11 +33,20 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
     /// The Lambda entry point: parse, act, report, emit metrics.
     pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, Error> {
         let request = Request::parse(event)?;
-        let report = match request.action {
+        let pass_started = clock::now_epoch();
+        let mut report = match request.action {
             Action::Sleep => self.sleep(&request).await?,
-            Action::Wake => self.wake().await?,
+            Action::Wake => self.wake(request.continues_since()).await?,
             Action::Status => self.status().await?,
         };
+        if request.action != Action::Status {
+            report.continuation_of = Some(
+                request
+                    .continuation_of
+                    .clone()
+                    .unwrap_or_else(|| clock::rfc3339(pass_started)),
+            );
+        }
         self.metrics(&report).emit();
         tracing::info!(action = ?report.action, outcome = ?report.outcome, asleep = report.gateways_asleep, awake = report.gateways_awake, "done");
         serde_json::to_value(&report)
@@ -83,6 +92,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         Report {
             action,
             outcome,
+            continuation_of: None,
             vpc_id: scope.vpc_id.clone(),
             schedule: scope.schedule.clone(),
             refused_because: Vec::new(),
@@ -134,7 +144,16 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
 
     pub async fn sleep(&self, request: &Request) -> Result<Report, Error> {
         let scope = &self.settings.scope;
-        let verdict = self.check_workspaces().await;
+        let continues_since = request.continues_since();
+        // A continuation only finishes its execution's sleep: the Databricks
+        // verdict was taken by the first pass.
+        let verdict = match continues_since {
+            Some(_) => Verdict {
+                blockers: Vec::new(),
+                idle: Vec::new(),
+            },
+            None => self.check_workspaces().await,
+        };
         if !verdict.blockers.is_empty() && !request.force {
             let now = clock::now_epoch();
             let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
@@ -158,7 +177,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         }
 
         let gateways = self.network.gateways(&scope.vpc_id).await?;
-        let (targets, skipped) = sleep_targets(scope, &gateways);
+        let (mut targets, skipped) = sleep_targets(scope, &gateways);
         let mut records: BTreeMap<String, RestoreRecord> = self
             .store
             .list(&scope.vpc_id, &scope.schedule)
@@ -166,6 +185,16 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
             .into_iter()
             .map(|r| (r.slot.clone(), r))
             .collect();
+        if let Some(since) = continues_since {
+            // Only the gateways this execution set out to delete and did not:
+            // a gateway woken by hand since then stays up.
+            targets.retain(|gateway| {
+                records.get(&slot_of(gateway)).is_some_and(|record| {
+                    record.asleep_gateway_id == gateway.id
+                        && asleep_since(record).is_some_and(|from| from >= since)
+                })
+            });
+        }
         let tables = if targets.is_empty() {
             Vec::new()
         } else {
@@ -320,9 +349,17 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
     /// idempotent (client tokens, `lakeops:restores` tags, the records), so
     /// the next pass, run after a while by the network-sleep state machine,
     /// goes on where this one stopped.
-    pub async fn wake(&self) -> Result<Report, Error> {
+    /// One wake pass. `continues_since`: the start of the execution this pass
+    /// continues; slots put to sleep after it (by a sleep started by hand
+    /// meanwhile) are left asleep.
+    pub async fn wake(&self, continues_since: Option<i64>) -> Result<Report, Error> {
         let scope = &self.settings.scope;
         let records = self.store.list(&scope.vpc_id, &scope.schedule).await?;
+        let to_wake = |record: &&RestoreRecord| {
+            record.phase == Phase::Asleep
+                && continues_since
+                    .is_none_or(|since| asleep_since(record).is_some_and(|from| from < since))
+        };
         let gateways = self.network.gateways(&scope.vpc_id).await?;
         let mut reports: Vec<GatewayReport> = Vec::new();
         let mut waiting_for: Vec<String> = Vec::new();
@@ -332,7 +369,7 @@ impl<N: Network, S: RecordStore, W: WorkspaceApi> NetworkSleep<N, S, W> {
         // not list a new gateway yet (EC2 is eventually consistent).
         let mut created: Vec<Gateway> = Vec::new();
 
-        for record in records.iter().filter(|r| r.phase == Phase::Asleep) {
+        for record in records.iter().filter(to_wake) {
             let mut record = record.clone();
             let mut report = GatewayReport::new(&record.slot, "created");
             report.gateway_id = Some(record.asleep_gateway_id.clone());
@@ -625,6 +662,19 @@ fn sleep_outcome(reports: &[GatewayReport], eips: &EipRelease) -> Outcome {
     }
 }
 
+/// When the slot's current sleep began; `None` while it is awake.
+fn asleep_since(record: &RestoreRecord) -> Option<i64> {
+    if record.phase != Phase::Asleep {
+        return None;
+    }
+    record
+        .sleeps
+        .iter()
+        .rev()
+        .find(|interval| interval.to.is_none())
+        .map(|interval| interval.from)
+}
+
 fn state_of(gateways: &[Gateway], id: &str) -> Option<GatewayState> {
     gateways.iter().find(|g| g.id == id).map(|g| g.state)
 }
@@ -829,7 +879,7 @@ mod tests {
             routes_asleep,
             "no route points at a pending gateway"
         );
-        let emf = app.metrics(&app.wake().await.unwrap()).to_emf(0);
+        let emf = app.metrics(&app.wake(None).await.unwrap()).to_emf(0);
         assert_eq!(emf["GatewayFailures"], 0.0, "pending is no failure");
 
         // Another pass while they are still pending creates nothing new.
@@ -935,6 +985,78 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
+    }
+
+    /// The start of an execution that began a minute ago.
+    fn execution_started_a_minute_ago() -> String {
+        crate::clock::rfc3339(crate::clock::now_epoch() - 60)
+    }
+
+    #[tokio::test]
+    async fn a_later_sleep_pass_does_not_undo_a_wake_started_by_hand_meanwhile() {
+        let app = app();
+        let started = execution_started_a_minute_ago();
+        *app.network.slow.lock().unwrap() = true;
+        let first = app
+            .handle(json!({"action": "sleep", "release_eips": true}))
+            .await
+            .unwrap();
+        assert_eq!(first["outcome"], "releasing", "{first:#}");
+        // The first pass says what later passes continue: its own start.
+        let since = crate::clock::parse_rfc3339(first["continuation_of"].as_str().unwrap());
+        assert!(
+            since.is_some_and(|t| (t - crate::clock::now_epoch()).abs() < 5),
+            "{first:#}"
+        );
+        // Someone wakes the network by hand while the sleep execution waits.
+        app.network.settle();
+        app.handle(json!({"action": "wake"})).await.unwrap();
+        app.network.settle();
+        let woke = app.handle(json!({"action": "wake"})).await.unwrap();
+        assert_eq!(woke["outcome"], "woke", "{woke:#}");
+        let live = app.network.live().len();
+        // The sleep execution's next pass finishes only its own work.
+        let next = app
+            .handle(json!({"action": "sleep", "release_eips": true, "continuation_of": started}))
+            .await
+            .unwrap();
+        assert_eq!(next["outcome"], "nothing_to_do", "{next:#}");
+        assert_eq!(next["continuation_of"], started.as_str(), "echoed");
+        assert_eq!(app.network.live().len(), live, "the woken gateways stay up");
+        // A sleep of its own (no continuation) would put them to sleep.
+        let fresh = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(gateways_with(&fresh, "deleted"), 3, "{fresh:#}");
+    }
+
+    #[tokio::test]
+    async fn a_later_wake_pass_leaves_slots_put_to_sleep_after_it_started() {
+        let app = app();
+        let started = execution_started_a_minute_ago();
+        // Its first pass ran; then a sleep started by hand put the slots to
+        // sleep again (after the wake execution started).
+        app.handle(json!({"action": "sleep"})).await.unwrap();
+        let next = app
+            .handle(json!({"action": "wake", "continuation_of": started}))
+            .await
+            .unwrap();
+        assert_eq!(next["outcome"], "nothing_to_do", "{next:#}");
+        assert_eq!(next["gateways_asleep"], 3, "{next:#}");
+        assert_eq!(app.network.live().len(), 1, "only the untagged gateway");
+        // Slots asleep since before the execution started are woken.
+        let started_after_the_sleep = crate::clock::rfc3339(crate::clock::now_epoch() + 60);
+        let next = app
+            .handle(json!({"action": "wake", "continuation_of": started_after_the_sleep}))
+            .await
+            .unwrap();
+        assert_eq!(next["outcome"], "woke", "{next:#}");
+    }
+
+    #[test]
+    fn a_continuation_must_be_a_time() {
+        let error = Request::parse(json!({"action": "wake", "continuation_of": "yesterday"}))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("continuation_of"), "{error}");
     }
 
     #[tokio::test]
