@@ -820,6 +820,27 @@ async fn catalog_table<A: IngestApi>(
                 }
             };
             let sent = pending.len();
+            // An error for values we did not send cannot be told apart from
+            // an error for one we did: then nothing of this call is trusted,
+            // and its objects are redelivered.
+            if let Some(stray) = errors
+                .iter()
+                .find(|e| !pending.iter().any(|p| p.values == e.values))
+            {
+                let failure = Failure {
+                    reason: format!(
+                        "glue:BatchCreatePartition {database}.{name} answered for partition {:?}, which was not sent: {}: {}",
+                        stray.values, stray.code, stray.message
+                    ),
+                    retryable: true,
+                };
+                for partition in &pending {
+                    for &i in &wanted[&partition.values].1 {
+                        items[i].fail(&failure);
+                    }
+                }
+                break;
+            }
             let answer = sort_partition_errors(&errors, round + 1 < PARTITION_ROUNDS);
             for error in errors.iter().filter(|e| answer.failed.contains(&e.values)) {
                 if error.code == "EntityNotFoundException" {

@@ -24,6 +24,8 @@ struct State {
     alerts: Vec<String>,
     /// BatchCreatePartition answers ThrottlingException for every entry this many times.
     throttle_partitions: u32,
+    /// BatchCreatePartition's next answer carries an error for values it was not sent.
+    stray_partition_error: bool,
 }
 
 #[derive(Default)]
@@ -193,6 +195,13 @@ impl IngestApi for Fake {
                 "glue:BatchCreatePartition: EntityNotFoundException: table {} not found",
                 table.name
             )));
+        }
+        if std::mem::take(&mut state.stray_partition_error) {
+            return Ok(vec![PartitionError {
+                values: vec!["not-sent".into()],
+                code: "InternalServiceException".into(),
+                message: "something went wrong".into(),
+            }]);
         }
         if state.throttle_partitions > 0 {
             state.throttle_partitions -= 1;
@@ -464,6 +473,27 @@ async fn bad_objects_fail_alone() {
     );
     assert!(reasons.iter().any(|r| r.contains("`..`")), "{reasons:?}");
     assert_eq!(api.partitions("lake_raw", "t"), vec![vec!["1".to_string()]]);
+}
+
+#[tokio::test]
+async fn an_error_for_partition_values_not_sent_trusts_nothing_of_the_call() {
+    let api = Fake::default();
+    api.put("lake-raw", "t/dt=1/a.csv", b"a\n1\n");
+    run(&api, &[("m0", created("t/dt=1/a.csv"))]).await;
+    api.put("lake-raw", "t/dt=2/a.csv", b"a\n1\n");
+    api.state.lock().unwrap().stray_partition_error = true;
+    let (response, report) = run(&api, &[("m1", created("t/dt=2/a.csv"))]).await;
+    assert_eq!(failed_ids(&response), vec!["m1"]);
+    assert_eq!(report.partitions_created, 0);
+    let reason = format!("{:?}", report.failed().next().unwrap().2);
+    assert!(
+        reason.contains("not sent") && reason.contains("retryable: true"),
+        "{reason}"
+    );
+    // Redelivered, it lands.
+    let (response, _) = run(&api, &[("m1", created("t/dt=2/a.csv"))]).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(api.partitions("lake_raw", "t").len(), 2);
 }
 
 #[tokio::test]
