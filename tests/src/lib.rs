@@ -410,3 +410,69 @@ impl LocalStack {
         spec
     }
 }
+
+/// `data`, gzip-compressed, as a file in the lake would be.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A Parquet file written with the `parquet` crate: `Id` (int64), `name`
+/// (string) and `score` (double) per row, and with `flag_and_day` also `ok`
+/// (boolean) and `day` (date; 2026-11-21 is day 20 778, counting down).
+pub fn parquet_file(rows: usize, flag_and_day: bool) -> Vec<u8> {
+    use parquet::data_type::{
+        BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type,
+    };
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let extra = if flag_and_day {
+        "required boolean ok; required int32 day (DATE);"
+    } else {
+        ""
+    };
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(&format!(
+            "message m {{ required int64 Id; required binary name (UTF8); required double score; {extra} }}"
+        ))
+        .unwrap(),
+    );
+    let mut buffer = Vec::new();
+    let mut writer = SerializedFileWriter::new(
+        &mut buffer,
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let ids: Vec<i64> = (0..rows as i64).collect();
+    let names: Vec<ByteArray> = (0..rows)
+        .map(|i| ByteArray::from(format!("n{i}").as_str()))
+        .collect();
+    let scores: Vec<f64> = (0..rows).map(|i| i as f64 / 2.0).collect();
+    let flags: Vec<bool> = (0..rows).map(|i| i % 2 == 0).collect();
+    let days: Vec<i32> = (0..rows).map(|i| 20_778 - i as i32).collect();
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().unwrap() {
+        match index {
+            0 => column.typed::<Int64Type>().write_batch(&ids, None, None),
+            1 => column
+                .typed::<ByteArrayType>()
+                .write_batch(&names, None, None),
+            2 => column
+                .typed::<DoubleType>()
+                .write_batch(&scores, None, None),
+            3 => column.typed::<BoolType>().write_batch(&flags, None, None),
+            _ => column.typed::<Int32Type>().write_batch(&days, None, None),
+        }
+        .unwrap();
+        column.close().unwrap();
+        index += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+    buffer
+}

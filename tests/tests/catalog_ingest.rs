@@ -8,10 +8,8 @@ use catalog_ingest::aws::AwsIngest;
 use catalog_ingest::{handle_batch, IngestConfig, Outcome};
 use lakeops_shared::retry::RetryPolicy;
 use lakeops_shared::spec::lake::LakeSpec;
-use lakeops_tests::Moto;
+use lakeops_tests::{gzip, parquet_file, Moto};
 use serde_json::json;
-use std::io::Write;
-use std::sync::Arc;
 
 const LAYERS: [&str; 5] = ["raw", "schematized", "filtered", "emergency", "curated"];
 
@@ -89,60 +87,6 @@ fn sqs_record(
 
 fn sqs_event(records: Vec<serde_json::Value>) -> SqsEvent {
     serde_json::from_value(json!({ "Records": records })).unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// A Parquet file with an id, a name and a score per row.
-fn parquet_file(rows: usize) -> Vec<u8> {
-    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type(
-            "message m { required int64 Id; required binary name (UTF8); required double score; }",
-        )
-        .unwrap(),
-    );
-    let mut buffer = Vec::new();
-    let mut writer = SerializedFileWriter::new(
-        &mut buffer,
-        schema,
-        Arc::new(WriterProperties::builder().build()),
-    )
-    .unwrap();
-    let mut group = writer.next_row_group().unwrap();
-    let ids: Vec<i64> = (0..rows as i64).collect();
-    let names: Vec<ByteArray> = (0..rows)
-        .map(|i| ByteArray::from(format!("n{i}").as_str()))
-        .collect();
-    let scores: Vec<f64> = (0..rows).map(|i| i as f64 / 2.0).collect();
-    let mut index = 0;
-    while let Some(mut column) = group.next_column().unwrap() {
-        match index {
-            0 => column
-                .typed::<Int64Type>()
-                .write_batch(&ids, None, None)
-                .unwrap(),
-            1 => column
-                .typed::<ByteArrayType>()
-                .write_batch(&names, None, None)
-                .unwrap(),
-            _ => column
-                .typed::<DoubleType>()
-                .write_batch(&scores, None, None)
-                .unwrap(),
-        };
-        column.close().unwrap();
-        index += 1;
-    }
-    group.close().unwrap();
-    writer.close().unwrap();
-    buffer
 }
 
 struct Lake {
@@ -317,7 +261,7 @@ async fn catalogs_real_files_from_sqs_batches() {
             b"{\"id\": 1, \"user\": {\"name\": \"ann\", \"tags\": [\"a\"]}, \"ok\": true}\n{\"id\": 2, \"user\": {\"name\": \"bob\", \"tags\": []}, \"ok\": false}\n".to_vec(),
         )
         .await,
-        lake.put(raw, parquet_key, parquet_file(42)).await,
+        lake.put(raw, parquet_key, parquet_file(42, false)).await,
         lake.put(raw, tsv_key, b"code\tlabel\nA\tAlpha\n".to_vec()).await,
         lake.put(raw, binary_key, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec()).await,
         lake.put(raw, avro_key, b"Obj\x01\x04\x16avro.schema".to_vec()).await,
@@ -518,13 +462,13 @@ async fn emergency_drops_alert_and_hostile_files_fail_alone() {
         .put("lake-emergency", "incident 42/dump.csv", dump)
         .await;
     // A Parquet file whose footer claims 2 GB, and one cut in half.
-    let mut hostile = parquet_file(3);
+    let mut hostile = parquet_file(3, false);
     let n = hostile.len();
     hostile[n - 8..n - 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
     let hostile_size = lake
         .put("lake-raw", "m/dt=1/hostile.parquet", hostile)
         .await;
-    let whole = parquet_file(3);
+    let whole = parquet_file(3, false);
     let truncated_size = lake
         .put(
             "lake-raw",
@@ -533,7 +477,7 @@ async fn emergency_drops_alert_and_hostile_files_fail_alone() {
         )
         .await;
     let good_size = lake
-        .put("lake-raw", "m/dt=3/good.parquet", parquet_file(3))
+        .put("lake-raw", "m/dt=3/good.parquet", parquet_file(3, false))
         .await;
     let (response, report) = handle_batch(
         &lake.api,

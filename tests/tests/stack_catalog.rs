@@ -10,11 +10,9 @@
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use catalog_ingest::layout::decode_event_key;
-use lakeops_tests::{eventually, LocalStack};
+use lakeops_tests::{eventually, gzip, parquet_file, LocalStack};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The first batch may start the function: cargo lambda watch runs `cargo
@@ -171,70 +169,6 @@ impl Expected<'_> {
             &[],
         )
     }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// A Parquet file written here with the `parquet` crate: an id, a name, a
-/// score, a flag and a day per row.
-fn parquet_file(rows: usize) -> Vec<u8> {
-    use parquet::data_type::{
-        BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type,
-    };
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type(
-            "message m {
-                required int64 Id;
-                required binary name (UTF8);
-                required double score;
-                required boolean ok;
-                required int32 day (DATE);
-            }",
-        )
-        .unwrap(),
-    );
-    let mut buffer = Vec::new();
-    let mut writer = SerializedFileWriter::new(
-        &mut buffer,
-        schema,
-        Arc::new(WriterProperties::builder().build()),
-    )
-    .unwrap();
-    let mut group = writer.next_row_group().unwrap();
-    let ids: Vec<i64> = (0..rows as i64).collect();
-    let names: Vec<ByteArray> = (0..rows)
-        .map(|i| ByteArray::from(format!("n{i}").as_str()))
-        .collect();
-    let scores: Vec<f64> = (0..rows).map(|i| i as f64 / 2.0).collect();
-    let flags: Vec<bool> = (0..rows).map(|i| i % 2 == 0).collect();
-    // Days since 1970-01-01: 2026-11-21 is day 20 778.
-    let days: Vec<i32> = (0..rows).map(|i| 20_778 - i as i32).collect();
-    let mut index = 0;
-    while let Some(mut column) = group.next_column().unwrap() {
-        match index {
-            0 => column.typed::<Int64Type>().write_batch(&ids, None, None),
-            1 => column
-                .typed::<ByteArrayType>()
-                .write_batch(&names, None, None),
-            2 => column
-                .typed::<DoubleType>()
-                .write_batch(&scores, None, None),
-            3 => column.typed::<BoolType>().write_batch(&flags, None, None),
-            _ => column.typed::<Int32Type>().write_batch(&days, None, None),
-        }
-        .unwrap();
-        column.close().unwrap();
-        index += 1;
-    }
-    group.close().unwrap();
-    writer.close().unwrap();
-    buffer
 }
 
 /// The deployed stack, its lake converged, and the clients of the test.
@@ -651,8 +585,9 @@ async fn files_dropped_in_the_lake_are_catalogued_through_the_stack() {
         gzip(b"Return Id,reason\n1,damaged\n2,late\n"),
     )
     .await;
-    lake.put(&lake.raw, METRICS_PARQUET, parquet_file(40)).await;
-    lake.put(&lake.curated, TOTALS_PARQUET, parquet_file(3))
+    lake.put(&lake.raw, METRICS_PARQUET, parquet_file(40, true))
+        .await;
+    lake.put(&lake.curated, TOTALS_PARQUET, parquet_file(3, true))
         .await;
     let incident = b"host,severity\nweb-1,high\ndb-1,low\n".to_vec();
     let incident_size = lake.put(&lake.emergency, INCIDENT_CSV, incident).await;
