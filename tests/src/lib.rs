@@ -476,3 +476,34 @@ pub fn parquet_file(rows: usize, flag_and_day: bool) -> Vec<u8> {
     writer.close().unwrap();
     buffer
 }
+
+/// The partitions of a Glue table as (values, location), sorted; `None` when
+/// Glue cannot answer (e.g. the table does not exist yet).
+pub async fn glue_partitions(
+    glue: &aws_sdk_glue::Client,
+    database: &str,
+    table: &str,
+) -> Option<Vec<(Vec<String>, String)>> {
+    let output = glue
+        .get_partitions()
+        .database_name(database)
+        .table_name(table)
+        .send()
+        .await
+        .ok()?;
+    let mut partitions: Vec<_> = output
+        .partitions()
+        .iter()
+        .map(|p| {
+            (
+                p.values().to_vec(),
+                p.storage_descriptor()
+                    .and_then(|s| s.location())
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    partitions.sort();
+    Some(partitions)
+}

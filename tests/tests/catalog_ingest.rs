@@ -208,29 +208,9 @@ impl Lake {
     }
 
     async fn partitions(&self, database: &str, table: &str) -> Vec<(Vec<String>, String)> {
-        let output = self
-            .glue
-            .get_partitions()
-            .database_name(database)
-            .table_name(table)
-            .send()
+        lakeops_tests::glue_partitions(&self.glue, database, table)
             .await
-            .unwrap();
-        let mut out: Vec<_> = output
-            .partitions()
-            .iter()
-            .map(|p| {
-                (
-                    p.values().to_vec(),
-                    p.storage_descriptor()
-                        .and_then(|s| s.location())
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            })
-            .collect();
-        out.sort();
-        out
+            .expect("glue:GetPartitions")
     }
 }
 

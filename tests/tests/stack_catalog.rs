@@ -384,31 +384,9 @@ impl Lake {
     }
 
     async fn partitions(&self, database: &str, table: &str) -> Vec<Partition> {
-        let Ok(output) = self
-            .glue
-            .get_partitions()
-            .database_name(database)
-            .table_name(table)
-            .send()
+        lakeops_tests::glue_partitions(&self.glue, database, table)
             .await
-        else {
-            return Vec::new();
-        };
-        let mut partitions: Vec<Partition> = output
-            .partitions()
-            .iter()
-            .map(|p| {
-                (
-                    p.values().to_vec(),
-                    p.storage_descriptor()
-                        .and_then(|s| s.location())
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            })
-            .collect();
-        partitions.sort();
-        partitions
+            .unwrap_or_default()
     }
 
     /// The tables and partitions of `tables` as Glue has them now.
