@@ -1,6 +1,6 @@
 """Main job: set up the lake (Glue, Lake Formation locations, Athena) through the
 lake setup state machine, then drop sample sensor data into the layer buckets
-and watch catalog-ingest catalogue it through S3 -> SQS -> Lambda."""
+and watch catalog-ingest catalogue it through S3 -> SNS -> SQS -> Lambda."""
 from __future__ import annotations
 
 import gzip
@@ -26,7 +26,8 @@ def lake_spec(job) -> dict:
         layer["bucket"] = resources[buckets[layer["name"]]]
         crawler = layer.get("crawler") or {}
         if "event_queue_arn" in crawler:
-            crawler["event_queue_arn"] = job.outputs["outputs"]["CrawlerEventQueueArn"]
+            # The layer's own queue (its bucket's events topic feeds it): <Layer>CrawlerEventQueueArn.
+            crawler["event_queue_arn"] = job.outputs["outputs"][f"{buckets[layer['name']].removesuffix('Bucket')}CrawlerEventQueueArn"]
     spec["crawler_role_arn"] = job.outputs["outputs"]["CrawlerRoleArn"]
     results = resources["AthenaResultsBucket"]
     for workgroup in spec["athena"]["workgroups"]:

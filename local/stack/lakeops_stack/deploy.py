@@ -34,6 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lakeops_stack.cfn import Resolver, TemplateError, load_yaml, referenced_resources, references, sub_variables
+from lakeops_stack.resource_policies import put_bucket_policy, set_queue_policies, set_topic_policies
 from lakeops_stack.state import DATABRICKS_ACCOUNT_ID, StackSettings, StateDir, write_json_atomic, write_text_atomic
 
 DEPLOY_BUCKET = "lakeops-local-deployment"
@@ -151,7 +152,9 @@ class _MotoPolicyLoader:
         return self._map
 
 
-def translate(sam: dict[str, Any], parameters: dict[str, Any], iam: Any, region: str) -> dict[str, Any]:
+def translate(sam: dict[str, Any], parameters: dict[str, Any], iam: Any | None, region: str) -> dict[str, Any]:
+    """SAM -> CloudFormation. Without `iam` (offline: lakeops_stack.sam_translate), policies that name
+    AWS managed policies are left as written."""
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -164,7 +167,8 @@ def translate(sam: dict[str, Any], parameters: dict[str, Any], iam: Any, region:
     try:
         to_py27_compatible_template(sam, parameters)
         translator = Translator(None, Parser(), boto_session=session)
-        translated = translator.translate(sam, parameter_values=dict(parameters), get_managed_policy_map=policies.load)
+        policy_map = policies.load if iam is not None else dict
+        translated = translator.translate(sam, parameter_values=dict(parameters), get_managed_policy_map=policy_map)
         return undo_mark_unicode_str_in_template(translated)
     except InvalidDocumentException as failure:
         messages = "; ".join(str(cause) for cause in failure.causes)
@@ -564,6 +568,18 @@ class SdkCreators:
             TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props.get("Endpoint", ""), Attributes=attributes, ReturnSubscriptionArn=True
         )["SubscriptionArn"]
         return SdkResource(logical_id, "AWS::SNS::Subscription", arn)
+
+    # ---- resource policies (lakeops_stack.resource_policies) -------------------------------------
+    def create_S3_BucketPolicy(self, logical_id: str, props: dict[str, Any]) -> SdkResource:
+        return SdkResource(logical_id, "AWS::S3::BucketPolicy", put_bucket_policy(self.client, logical_id, props))
+
+    def create_SQS_QueuePolicy(self, logical_id: str, props: dict[str, Any]) -> SdkResource:
+        set_queue_policies(self.client, logical_id, props)
+        return SdkResource(logical_id, "AWS::SQS::QueuePolicy", _generated_name(self.settings.stack_name, logical_id))
+
+    def create_SNS_TopicPolicy(self, logical_id: str, props: dict[str, Any]) -> SdkResource:
+        set_topic_policies(self.client, logical_id, props)
+        return SdkResource(logical_id, "AWS::SNS::TopicPolicy", _generated_name(self.settings.stack_name, logical_id))
 
     # ---- CloudWatch alarms ----------------------------------------------------------------------
     def create_CloudWatch_Alarm(self, logical_id: str, props: dict[str, Any]) -> SdkResource:

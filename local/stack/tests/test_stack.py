@@ -79,6 +79,14 @@ def test_sdk_created_resources_exist_in_moto(stack: Stack) -> None:
     inbox = sqs.get_queue_url(QueueName="lakeops-test-alarm-inbox")["QueueUrl"]
     stack.client("sns").publish(TopicArn=stack.outputs()["resources"]["AlarmTopic"], Message="ping")
     assert wait_for(lambda: sqs.receive_message(QueueUrl=inbox).get("Messages"))[0]["Body"] == "ping"
+    # Resource policies (SDK-created: moto's CloudFormation lacks the types) are attached as written.
+    queue_policy = json.loads(sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert queue_policy["Statement"][0]["Principal"] == {"Service": "sns.amazonaws.com"}
+    topic = stack.client("sns").get_topic_attributes(TopicArn=stack.outputs()["resources"]["AlarmTopic"])["Attributes"]
+    assert json.loads(topic["Policy"])["Statement"][0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    bucket_policy = json.loads(stack.client("s3").get_bucket_policy(Bucket="lakeops-test-data")["Policy"])
+    assert bucket_policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert bucket_policy["Statement"][0]["Resource"] == ["arn:aws:s3:::lakeops-test-data", "arn:aws:s3:::lakeops-test-data/*"]
 
 
 def test_databricks_emulator_answers(stack: Stack) -> None:

@@ -295,3 +295,45 @@ def test_request_log_classifies_reads_and_writes() -> None:
     for write in ("CreateTable", "BatchCreatePartition", "UpdateTable", "BatchGrantPermissions", "DeleteNatGateway", "Publish"):
         assert is_mutating(write, "POST"), write
     assert is_mutating("POST /x", "POST") and not is_mutating("GET /x", "GET")
+
+
+class RecordingClients:
+    """An in-memory stand-in for the boto3 clients the policy creators call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def __call__(self, service: str):
+        recorder = self
+
+        class Client:
+            def __getattr__(self, operation: str):
+                return lambda **kwargs: recorder.calls.append((service, operation, kwargs))
+
+        return Client()
+
+
+def test_resource_policies_attach_the_document_to_every_target() -> None:
+    from lakeops_stack.resource_policies import put_bucket_policy, set_queue_policies, set_topic_policies
+
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*"}]}
+    clients = RecordingClients()
+    assert put_bucket_policy(clients, "P", {"Bucket": "b", "PolicyDocument": document}) == "b"
+    set_queue_policies(clients, "Q", {"Queues": ["http://q1", "http://q2"], "PolicyDocument": document})
+    set_topic_policies(clients, "T", {"Topics": ["arn:aws:sns:us-east-1:1:t"], "PolicyDocument": document})
+    text = json.dumps(document)
+    assert clients.calls == [
+        ("s3", "put_bucket_policy", {"Bucket": "b", "Policy": text}),
+        ("sqs", "set_queue_attributes", {"QueueUrl": "http://q1", "Attributes": {"Policy": text}}),
+        ("sqs", "set_queue_attributes", {"QueueUrl": "http://q2", "Attributes": {"Policy": text}}),
+        ("sns", "set_topic_attributes", {"TopicArn": "arn:aws:sns:us-east-1:1:t", "AttributeName": "Policy", "AttributeValue": text}),
+    ]
+
+
+def test_resource_policies_name_the_missing_field() -> None:
+    from lakeops_stack.resource_policies import put_bucket_policy, set_queue_policies
+
+    with pytest.raises(TemplateError, match=r"Resources\.P\.Properties\.PolicyDocument"):
+        put_bucket_policy(RecordingClients(), "P", {"Bucket": "b"})
+    with pytest.raises(TemplateError, match=r"Resources\.Q\.Properties\.Queues"):
+        set_queue_policies(RecordingClients(), "Q", {"Queues": [], "PolicyDocument": {}})
