@@ -177,8 +177,9 @@ async fn every_invocation_path_reaches_the_real_functions() {
     let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(plan["summary"]["create"], 0, "{plan}");
 
-    // 4. S3 notification -> SQS -> event-source mapping -> catalog-ingest,
-    // which reads the lake spec from the config bucket at init.
+    // 4. S3 notification -> the raw bucket's events topic -> SQS (raw
+    // delivery) -> event-source mapping -> catalog-ingest, which reads the
+    // lake spec from the config bucket at init.
     let s3 = lakeops_shared::aws::s3(&config);
     s3.put_object()
         .bucket(stack.resource("ConfigBucket"))
@@ -229,4 +230,55 @@ async fn every_invocation_path_reaches_the_real_functions() {
         .await
         .unwrap();
     assert_eq!(partitions.partitions().len(), 1);
+
+    // 5. The same topic feeds the raw layer's crawler event queue (the lake
+    // spec's crawler.event_queue_arn): the S3 notification itself, not an SNS
+    // envelope, as the crawler's S3 event mode reads it.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("lakeops-dev-raw-crawler-events")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let record = 'found: loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue.queue_url().unwrap())
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in received.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            assert_eq!(body.get("Type"), None, "an SNS envelope: {body}");
+            // The s3:TestEvent S3 sends when the notification is configured has no Records.
+            if let Some(record) = body["Records"].get(0) {
+                break 'found record.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no S3 event reached the raw crawler event queue within 30 s"
+        );
+    };
+    assert_eq!(record["eventSource"], "aws:s3");
+    assert_eq!(record["s3"]["bucket"]["name"], raw.as_str());
+    assert!(
+        record["eventName"]
+            .as_str()
+            .unwrap()
+            .starts_with("ObjectCreated:"),
+        "{record}"
+    );
+
+    // Every bucket carries its TLS-only policy (stored by moto, not enforced).
+    let policy = s3.get_bucket_policy().bucket(&raw).send().await.unwrap();
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Condition"],
+        json!({"Bool": {"aws:SecureTransport": "false"}})
+    );
 }

@@ -165,6 +165,34 @@ def install_patches(router: LambdaRouter) -> None:
     lambda_models.LambdaBackend.create_event_source_mapping = create_event_source_mapping
 
     install_rotation_patch(router)
+    install_policy_condition_patch()
+
+
+def install_policy_condition_patch() -> None:
+    """A policy statement conditioned on request context moto does not have does not apply.
+
+    moto 5.2.5 evaluates S3 bucket policies without a request context (no aws:SecureTransport,
+    aws:SourceArn, ...), and a condition whose key has no value passes there: every
+    conditional Deny denied every request. The TLS-only bucket policy (Deny when
+    aws:SecureTransport is false) refused all object requests. With the patch such a
+    statement is neutral: the policy is stored and read back as written, and refuses nothing
+    locally (moto cannot tell TLS from the stack's plain-HTTP endpoint anyway).
+    """
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    if getattr(IAMPolicyStatement.is_action_permitted, "lakeops_patched", False):
+        return
+    original = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: Any, action: str, resource: str = "*", principal: str | None = None, incoming_condition_values: dict[str, str] | None = None) -> Any:
+        conditions = self._statement.get("Condition") or {}
+        keys = {key for values in conditions.values() if isinstance(values, dict) for key in values}
+        if not keys <= set(incoming_condition_values or {}):
+            return PermissionResult.NEUTRAL
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    is_action_permitted.lakeops_patched = True  # type: ignore[attr-defined]
+    IAMPolicyStatement.is_action_permitted = is_action_permitted
 
 
 def install_rotation_patch(router: LambdaRouter) -> None:

@@ -337,3 +337,27 @@ def test_resource_policies_name_the_missing_field() -> None:
         put_bucket_policy(RecordingClients(), "P", {"Bucket": "b"})
     with pytest.raises(TemplateError, match=r"Resources\.Q\.Properties\.Queues"):
         set_queue_policies(RecordingClients(), "Q", {"Queues": [], "PolicyDocument": {}})
+
+
+def test_a_statement_conditioned_on_missing_context_does_not_apply() -> None:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    from lakeops_stack.moto_launcher import install_policy_condition_patch
+
+    tls_only = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]})
+    allow_from_topic = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+        "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:sns:us-east-1:1:t"}},
+    }]})
+    install_policy_condition_patch()
+    install_policy_condition_patch()  # idempotent
+    assert IAMPolicy(tls_only).is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k") == PermissionResult.NEUTRAL
+    assert IAMPolicy(allow_from_topic).is_action_permitted("s3:GetObject", "arn:aws:s3:::b/k") == PermissionResult.NEUTRAL
+    # With the context it names, the statement is evaluated as moto does.
+    insecure = {"aws:SecureTransport": "false"}
+    assert IAMPolicy(tls_only).is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k", None, insecure) == PermissionResult.DENIED
+    unconditional = json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}]})
+    assert IAMPolicy(unconditional).is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k") == PermissionResult.DENIED
