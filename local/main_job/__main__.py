@@ -3,7 +3,7 @@
 
 Started by `./dev demo` after `local/stack.sh up`. It reads the deployed stack's
 outputs, drives each function through the path it has in AWS (Step Functions,
-S3 -> SQS, Lambda invoke, Secrets Manager rotation, EventBridge Scheduler), shows
+S3 -> SNS -> SQS, Lambda invoke, Secrets Manager rotation, EventBridge Scheduler), shows
 progress, and ends with a summary. A function that is not in the template yet is
 reported as "not built yet".
 """
