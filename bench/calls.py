@@ -443,7 +443,7 @@ def scenario_lake_grants(stack: Stack, measure: Measure, context: dict[str, Any]
     stack.client("s3").put_object(Bucket=stack.resource("ConfigBucket"), Key=key, Body=json.dumps(policy, indent=1).encode())
     progress(f"lake-grants: policy of {len(policy['grants'])} grants over {len(catalog)} databases, "
              f"{sum(map(len, catalog.values()))} tables, 1 data location, at s3://{stack.resource('ConfigBucket')}/{key}")
-    event = json.loads((fx.EVENTS / "lake-grants-schedule.json").read_text())
+    event = json.loads((fx.EVENTS / "lake-grants-aws-scheduler-daily.json").read_text())
 
     def apply() -> str:
         report = stack.invoke("lake-grants", event)

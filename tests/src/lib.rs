@@ -2,6 +2,8 @@
 //! when the test ends. No mock objects: moto in server mode for AWS, the
 //! Databricks emulator for Databricks, and the local stack for the whole path.
 
+pub mod event_pattern;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;

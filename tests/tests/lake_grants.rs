@@ -454,44 +454,42 @@ async fn a_new_table_gets_its_grants_through_the_glue_event() {
     let uri = Some("s3://lakeops-policies/lake-grants/policy.yaml");
     lab.run(json!({"mode": "apply"}), uri).await.unwrap();
 
-    // catalog-ingest registers a new table; EventBridge delivers Glue's event.
+    // catalog-ingest registers new tables; EventBridge delivers Glue's event,
+    // as documented (events/SOURCES.md), naming both.
     lab.create_table("curated", "sales_2027").await;
-    let event = json!({
-        "version": "0",
-        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "Glue Data Catalog Table State Change",
-        "source": "aws.glue",
-        "account": ACCOUNT,
-        "time": "2026-11-21T12:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:glue:us-east-1:123456789012:table/curated/sales_2027"],
-        "detail": {"databaseName": "curated", "typeOfChange": "CreateTable", "tableName": "sales_2027"}
-    });
-    let report = lab.run(event, uri).await.unwrap();
+    lab.create_table("curated", "sales_2028").await;
+    let sample = lakeops_tests::repo_root().join("events/lake-grants-aws-glue-create-table.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    event["detail"]["changedTables"] = json!(["sales_2027", "sales_2028"]);
+    let report = lab.run(event.clone(), uri).await.unwrap();
     assert_eq!(report["trigger"], "glue-table-created");
     assert_eq!(
         report["plan"]["grants"].as_array().unwrap().len(),
-        1,
+        2,
         "{report:#}"
     );
 
     let held = lab.permissions().await;
-    assert_eq!(
-        held[REPORTING]["table curated.sales_2027"],
-        set(&["SELECT"])
-    );
-    let effective = &report["new_table"]["effective"];
-    assert_eq!(effective[REPORTING]["permissions"], json!(["SELECT"]));
-    assert_eq!(
-        effective[ANALYST]["permissions"],
-        json!(["SELECT"]),
-        "through the curated wildcard"
-    );
-    assert_eq!(effective[ETL]["permissions"], json!(["ALL"]));
+    for (i, table) in ["sales_2027", "sales_2028"].iter().enumerate() {
+        assert_eq!(
+            held[REPORTING][&format!("table curated.{table}")],
+            set(&["SELECT"])
+        );
+        let new_table = &report["new_tables"][i];
+        assert_eq!(new_table["table"], *table);
+        let effective = &new_table["effective"];
+        assert_eq!(effective[REPORTING]["permissions"], json!(["SELECT"]));
+        assert_eq!(
+            effective[ANALYST]["permissions"],
+            json!(["SELECT"]),
+            "through the curated wildcard"
+        );
+        assert_eq!(effective[ETL]["permissions"], json!(["ALL"]));
+    }
 
     // A dropped table needs nothing.
-    let dropped = json!({"detail-type": "Glue Data Catalog Table State Change", "source": "aws.glue",
-        "detail": {"databaseName": "curated", "typeOfChange": "DeleteTable", "tableName": "sales_2027"}});
+    let mut dropped = event;
+    dropped["detail"]["typeOfChange"] = json!("DeleteTable");
     let ignored = lab.run(dropped, uri).await.unwrap();
     assert!(ignored["ignored"].as_str().unwrap().contains("DeleteTable"));
 }

@@ -1,5 +1,6 @@
 //! The function: read the policy and the state, plan, apply, report.
 
+pub use crate::event::{parse_event, Mode, NewTables, Parsed, PolicySource, Request};
 use crate::lake::{BatchOp, Lake};
 use crate::model::*;
 use crate::plan::{self, batches, GrantChange, Plan};
@@ -7,7 +8,6 @@ use crate::policy;
 use lakeops_shared::aws::is_transient_code;
 use lakeops_shared::retry::{RetryAdvice, RetryPolicy};
 use lakeops_shared::telemetry::{Metrics, Unit};
-use lakeops_shared::validate::Problems;
 use lakeops_shared::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,138 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 pub const FUNCTION: &str = "lake-grants";
-
-/// `plan` computes the difference; `apply` also makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Plan,
-    Apply,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PolicySource {
-    Inline(Value),
-    Uri(String),
-}
-
-/// A table that was just created: the run is limited to its database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewTable {
-    pub database: String,
-    pub table: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub mode: Mode,
-    pub policy: PolicySource,
-    /// What started the run (`direct`, `schedule`, `glue-table-created`...).
-    pub trigger: String,
-    pub new_table: Option<NewTable>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
-    Run(Request),
-    /// An event this function has nothing to do for (e.g. a dropped table).
-    Ignored(String),
-}
-
-/// Direct invocations, state-machine stages and Scheduler inputs.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DirectInput {
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    policy: Option<Value>,
-    #[serde(default)]
-    policy_uri: Option<String>,
-    #[serde(default)]
-    trigger: Option<String>,
-}
-
-pub const GLUE_TABLE_CHANGE: &str = "Glue Data Catalog Table State Change";
-
-fn default_source(default_uri: Option<&str>) -> Result<PolicySource> {
-    default_uri
-        .map(|uri| PolicySource::Uri(uri.to_string()))
-        .ok_or_else(|| {
-            Error::invalid_input(
-                "policy: give policy or policy_uri in the event, or set POLICY_URI",
-            )
-        })
-}
-
-/// Recognise the event: a direct or scheduled input, or an EventBridge event.
-pub fn parse_event(event: &Value, default_uri: Option<&str>) -> Result<Parsed> {
-    if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
-        let source = event
-            .get("source")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return match (source, detail_type) {
-            ("aws.glue", GLUE_TABLE_CHANGE) => {
-                let detail = event.get("detail").cloned().unwrap_or_default();
-                let field = |name: &str| {
-                    detail
-                        .get(name)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let change = field("typeOfChange");
-                if change != "CreateTable" {
-                    return Ok(Parsed::Ignored(format!(
-                        "Glue typeOfChange {change} needs no grants"
-                    )));
-                }
-                let (database, table) = (field("databaseName"), field("tableName"));
-                let mut problems = Problems::new();
-                problems.require(&database, "detail.databaseName");
-                problems.require(&table, "detail.tableName");
-                problems.into_result()?;
-                Ok(Parsed::Run(Request {
-                    mode: Mode::Apply,
-                    policy: default_source(default_uri)?,
-                    trigger: "glue-table-created".to_string(),
-                    new_table: Some(NewTable { database, table }),
-                }))
-            }
-            ("aws.events", "Scheduled Event") => Ok(Parsed::Run(Request {
-                mode: Mode::Apply,
-                policy: default_source(default_uri)?,
-                trigger: "schedule".to_string(),
-                new_table: None,
-            })),
-            _ => Err(Error::invalid_input(format!(
-                "detail-type: unsupported event '{detail_type}' from '{source}'"
-            ))),
-        };
-    }
-    let input: DirectInput = serde_json::from_value(event.clone()).map_err(|e| {
-        Error::invalid_input(format!(
-            "event: {e} (expected mode, policy or policy_uri, trigger)"
-        ))
-    })?;
-    let policy = match (input.policy, input.policy_uri) {
-        (Some(_), Some(_)) => {
-            return Err(Error::invalid_input(
-                "policy, policy_uri: give one, not both",
-            ))
-        }
-        (Some(inline), None) => PolicySource::Inline(inline),
-        (None, Some(uri)) => PolicySource::Uri(uri),
-        (None, None) => default_source(default_uri)?,
-    };
-    Ok(Parsed::Run(Request {
-        mode: input.mode.unwrap_or(Mode::Plan),
-        policy,
-        trigger: input.trigger.unwrap_or_else(|| "direct".to_string()),
-        new_table: None,
-    }))
-}
 
 /// Settings read once at init.
 #[derive(Debug, Clone)]
@@ -196,8 +64,9 @@ pub struct Report {
     pub failures: Vec<FailedChange>,
     /// Grants of the managed principals after the run.
     pub permissions: Vec<PermissionRow>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub new_table: Option<NewTableReport>,
+    /// The tables of a Glue CreateTable event, each with its access now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_tables: Vec<NewTableReport>,
 }
 
 fn advise(error: &Error) -> RetryAdvice {
@@ -474,7 +343,7 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
     let catalog = with_retry(retry, |_| lake.read_catalog(&databases)).await?;
     let (desired, mut warnings) = plan::resolve(&policy, &catalog)?;
 
-    let scope = request.new_table.as_ref().map(|t| t.database.as_str());
+    let scope = request.new_tables.as_ref().map(|t| t.database.as_str());
     let targets = desired
         .tag_assignments
         .keys()
@@ -513,19 +382,24 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
         (false, Vec::new(), state.grants.clone())
     };
 
-    let new_table = request.new_table.as_ref().map(|t| NewTableReport {
-        database: t.database.clone(),
-        table: t.table.clone(),
-        effective: plan::effective_on_table(&grants_after, &t.database, &t.table),
-        tags: desired
-            .tag_assignments
-            .get(&TagTarget::Table {
-                database: t.database.clone(),
-                name: t.table.clone(),
-            })
-            .cloned()
-            .unwrap_or_default(),
-    });
+    let new_tables = request
+        .new_tables
+        .iter()
+        .flat_map(|new| new.tables.iter().map(move |table| (&new.database, table)))
+        .map(|(database, table)| NewTableReport {
+            database: database.clone(),
+            table: table.clone(),
+            effective: plan::effective_on_table(&grants_after, database, table),
+            tags: desired
+                .tag_assignments
+                .get(&TagTarget::Table {
+                    database: database.clone(),
+                    name: table.clone(),
+                })
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
 
     Ok(Report {
         mode: request.mode,
@@ -536,7 +410,7 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
         warnings,
         failures,
         permissions: permission_rows(&grants_after, &desired.managed),
-        new_table,
+        new_tables,
         plan,
     })
 }

@@ -7,6 +7,7 @@
 //! retried with jitter. Only grants of principals the policy manages are
 //! revoked, and never those of the identity the function runs as.
 
+pub mod event;
 pub mod handler;
 pub mod lake;
 pub mod model;

@@ -1,7 +1,7 @@
 //! Property tests of the plan, and the handler's flow against the in-memory fake.
 
 use crate::fake::FakeLake;
-use crate::handler::{self, parse_event, Config, Mode, Parsed, PolicySource};
+use crate::handler::{self, Config};
 use crate::lake::BatchOp;
 use crate::model::*;
 use crate::plan::*;
@@ -515,57 +515,6 @@ tag_assignments:
 }
 
 // ---------------------------------------------------------------------------
-// Events.
-// ---------------------------------------------------------------------------
-
-#[test]
-fn events_are_recognised() {
-    let direct = parse_event(
-        &json!({"mode": "apply", "policy_uri": "s3://b/p.yaml"}),
-        None,
-    )
-    .unwrap();
-    let Parsed::Run(request) = direct else {
-        panic!()
-    };
-    assert_eq!(request.mode, Mode::Apply);
-    assert_eq!(request.policy, PolicySource::Uri("s3://b/p.yaml".into()));
-
-    let Parsed::Run(request) = parse_event(&json!({}), Some("s3://b/default.yaml")).unwrap() else {
-        panic!()
-    };
-    assert_eq!(request.mode, Mode::Plan, "plan is the safe default");
-
-    let glue = json!({
-        "version": "0", "id": "1", "detail-type": "Glue Data Catalog Table State Change", "source": "aws.glue",
-        "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:glue:us-east-1:123456789012:table/curated/orders"],
-        "detail": {"databaseName": "curated", "typeOfChange": "CreateTable", "tableName": "orders"}
-    });
-    let Parsed::Run(request) = parse_event(&glue, Some("s3://b/p.yaml")).unwrap() else {
-        panic!()
-    };
-    assert_eq!(request.new_table.unwrap().table, "orders");
-    assert_eq!(request.mode, Mode::Apply);
-
-    let mut dropped = glue.clone();
-    dropped["detail"]["typeOfChange"] = json!("DeleteTable");
-    assert!(matches!(
-        parse_event(&dropped, Some("s3://b/p.yaml")).unwrap(),
-        Parsed::Ignored(_)
-    ));
-
-    let error = parse_event(&glue, None).unwrap_err();
-    assert!(error.message.contains("POLICY_URI"), "{error}");
-    let error = parse_event(&json!({"mode": "apply", "polcy_uri": "s3://b/p"}), None).unwrap_err();
-    assert!(error.message.contains("polcy_uri"), "{error}");
-    let error = parse_event(&json!({"mode": "destroy", "policy": {}}), None).unwrap_err();
-    assert_eq!(error.kind, ErrorKind::InvalidInput);
-    let error = parse_event(&json!({"policy": {}, "policy_uri": "s3://b/p"}), None).unwrap_err();
-    assert!(error.message.contains("not both"), "{error}");
-}
-
-// ---------------------------------------------------------------------------
 // The handler's flow.
 // ---------------------------------------------------------------------------
 
@@ -841,8 +790,22 @@ async fn the_running_identity_keeps_its_grants() {
     );
 }
 
-#[tokio::test]
-async fn a_new_table_gets_its_grants_through_the_event() {
+/// Glue's documented CreateTable event (events/lake-grants-aws-glue-create-table.json).
+fn create_table_event(tables: &[&str]) -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/lake-grants-aws-glue-create-table.json"
+    );
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(event["detail"]["changedTables"], json!(["sales_2027"]));
+    event["detail"]["changedTables"] = json!(tables);
+    event
+}
+
+/// A lake whose policy grants ALTER on `curated.sales_*` and tags those
+/// tables, applied once; the config reads the policy from POLICY_URI.
+async fn lake_with_sales_policy() -> (FakeLake, Config) {
     let mut lake = fake();
     let mut policy = sample_policy();
     policy["tag_assignments"]
@@ -859,17 +822,21 @@ async fn a_new_table_gets_its_grants_through_the_event() {
     handler::handle(&lake, &config, json!({"mode": "apply"}))
         .await
         .unwrap();
+    (lake, config)
+}
 
+#[tokio::test]
+async fn a_new_table_gets_its_grants_through_the_event() {
+    let (mut lake, config) = lake_with_sales_policy().await;
     lake.catalog = lake
         .catalog
         .clone()
         .with_table("curated", "sales_2027", &["id"]);
-    let event = json!({
-        "detail-type": "Glue Data Catalog Table State Change", "source": "aws.glue",
-        "detail": {"databaseName": "curated", "typeOfChange": "CreateTable", "tableName": "sales_2027"}
-    });
+    let event = create_table_event(&["sales_2027"]);
     let report = handler::handle(&lake, &config, event).await.unwrap();
-    let new_table = &report["new_table"];
+    assert_eq!(report["trigger"], "glue-table-created");
+    let new_table = &report["new_tables"][0];
+    assert_eq!(new_table["table"], "sales_2027");
     assert_eq!(
         new_table["effective"][ANALYST]["permissions"],
         json!(["ALTER", "SELECT"]),
@@ -889,6 +856,46 @@ async fn a_new_table_gets_its_grants_through_the_event() {
         report["plan"]["grants"].as_array().unwrap().len(),
         1,
         "only the new table's grant: {report}"
+    );
+}
+
+#[tokio::test]
+async fn every_table_of_one_create_table_event_gets_its_grants() {
+    let (mut lake, config) = lake_with_sales_policy().await;
+    lake.catalog = lake
+        .catalog
+        .clone()
+        .with_table("curated", "sales_2027", &["id"])
+        .with_table("curated", "sales_2028", &["id"]);
+    let event = create_table_event(&["sales_2027", "sales_2028"]);
+    let report = handler::handle(&lake, &config, event).await.unwrap();
+    let tables: Vec<&str> = report["new_tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["sales_2027", "sales_2028"], "{report}");
+    for (i, name) in tables.iter().enumerate() {
+        let new_table = &report["new_tables"][i];
+        assert_eq!(
+            new_table["effective"][ANALYST]["permissions"],
+            json!(["ALTER", "SELECT"]),
+            "{name}: {report}"
+        );
+        let target = TagTarget::Table {
+            database: "curated".into(),
+            name: name.to_string(),
+        };
+        assert_eq!(
+            lake.state().tag_assignments[&target]["tier"],
+            set(&["curated"])
+        );
+    }
+    assert_eq!(
+        report["plan"]["grants"].as_array().unwrap().len(),
+        2,
+        "one grant per new table: {report}"
     );
 }
 
