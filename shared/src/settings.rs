@@ -132,6 +132,22 @@ impl Env {
     }
 
     /// `Ok` when every variable read so far was fine.
+    /// `LAKEOPS_ENVIRONMENT`: this deployment's environment (template.yaml's
+    /// `EnvironmentName`), required and a valid environment name. It bounds
+    /// what a function touches where IAM cannot (Lake Formation locations) or
+    /// what a spec may ask of the function's own role.
+    pub fn lakeops_environment(&mut self) -> String {
+        const NAME: &str = "LAKEOPS_ENVIRONMENT";
+        let value: String = self.required(NAME);
+        if !value.is_empty() && !crate::validate::is_environment_name(&value) {
+            self.problems.push((
+                NAME.to_string(),
+                crate::validate::ENVIRONMENT_NAME_RULE.to_string(),
+            ));
+        }
+        value
+    }
+
     pub fn finish(self) -> Result<(), SettingsError> {
         if self.problems.is_empty() {
             Ok(())
@@ -170,6 +186,19 @@ mod tests {
         assert!(text.contains("BUCKET is missing"), "{text}");
         assert!(text.contains("BATCH_SIZE is malformed"), "{text}");
         assert!(!text.contains("ten"), "values are not echoed: {text}");
+    }
+
+    #[test]
+    fn the_environment_is_required_and_a_valid_name() {
+        let mut e = env(&[("LAKEOPS_ENVIRONMENT", "dev")]);
+        assert_eq!(e.lakeops_environment(), "dev");
+        e.finish().unwrap();
+        for bad in [&[][..], &[("LAKEOPS_ENVIRONMENT", "dev-eu")][..]] {
+            let mut e = env(bad);
+            e.lakeops_environment();
+            let text = e.finish().unwrap_err().to_string();
+            assert!(text.contains("LAKEOPS_ENVIRONMENT"), "{text}");
+        }
     }
 
     #[test]

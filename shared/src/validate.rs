@@ -110,9 +110,46 @@ pub fn is_bucket_name(value: &str) -> bool {
     len_ok && chars_ok && ends_ok && !value.contains("..")
 }
 
+/// A lakeops environment name (`dev`, `qa`, `prod`, `prodeu`): 2-16 lowercase
+/// letters or digits, starting with a letter, as template.yaml's
+/// `EnvironmentName` allows. No `-` or `_`: IAM patterns such as
+/// `lakeops-<env>-*` and `lakeops_<env>_*` end with the separator, so with none
+/// inside a name no environment's patterns match another environment's names
+/// (with `-` allowed, `lakeops-dev-*` matched `lakeops-dev-eu-raw`).
+pub fn is_environment_name(value: &str) -> bool {
+    (2..=16).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// What [`is_environment_name`] requires, for error messages.
+pub const ENVIRONMENT_NAME_RULE: &str =
+    "must be 2-16 lowercase letters or digits, starting with a letter (e.g. dev; no '-' or '_')";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_names_have_no_separators() {
+        for ok in ["dev", "qa", "prod", "prodeu", "dev2", "a1234567890abcde"] {
+            assert!(is_environment_name(ok), "{ok}");
+        }
+        for bad in [
+            "dev-eu",
+            "dev_eu",
+            "d",
+            "Dev",
+            "2dev",
+            "dev.eu",
+            "",
+            "a1234567890abcdef",
+        ] {
+            assert!(!is_environment_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn lists_every_problem_with_its_path() {

@@ -117,6 +117,7 @@ impl Lake {
             &setup,
             json!({"mode": "apply", "spec": spec()}),
             RetryPolicy::default(),
+            "dev",
         )
         .await
         .unwrap();

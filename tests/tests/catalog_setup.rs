@@ -50,9 +50,14 @@ async fn plans_applies_and_converges_against_moto() {
     let retry = RetryPolicy::default();
 
     // Plan on an empty account: everything to create, nothing written.
-    let planned = handle(&catalog, json!({"mode": "plan", "spec": spec()}), retry)
-        .await
-        .unwrap();
+    let planned = handle(
+        &catalog,
+        json!({"mode": "plan", "spec": spec()}),
+        retry,
+        "dev",
+    )
+    .await
+    .unwrap();
     assert_eq!(planned.mode, Mode::Plan);
     // 5 databases, 5 locations, 4 crawlers (curated has none), 3 workgroups.
     assert_eq!(planned.summary.create, 17, "{:?}", planned.changes);
@@ -65,9 +70,14 @@ async fn plans_applies_and_converges_against_moto() {
         .is_err());
 
     // Apply creates everything.
-    let applied = handle(&catalog, json!({"mode": "apply", "spec": spec()}), retry)
-        .await
-        .unwrap();
+    let applied = handle(
+        &catalog,
+        json!({"mode": "apply", "spec": spec()}),
+        retry,
+        "dev",
+    )
+    .await
+    .unwrap();
     assert_eq!(applied.summary.create, 17, "{:?}", applied.changes);
 
     let database = glue
@@ -204,9 +214,14 @@ async fn plans_applies_and_converges_against_moto() {
     );
 
     // Idempotent: apply again changes nothing.
-    let again = handle(&catalog, json!({"mode": "apply", "spec": spec()}), retry)
-        .await
-        .unwrap();
+    let again = handle(
+        &catalog,
+        json!({"mode": "apply", "spec": spec()}),
+        retry,
+        "dev",
+    )
+    .await
+    .unwrap();
     assert_eq!(again.summary.unchanged, 17, "{:?}", again.changes);
     assert_eq!(again.summary.create + again.summary.update, 0);
 
@@ -224,7 +239,7 @@ async fn plans_applies_and_converges_against_moto() {
         .send()
         .await
         .unwrap();
-    let drift = handle(&catalog, json!({"spec": spec()}), retry)
+    let drift = handle(&catalog, json!({"spec": spec()}), retry, "dev")
         .await
         .unwrap();
     let updates: Vec<_> = drift
@@ -235,9 +250,14 @@ async fn plans_applies_and_converges_against_moto() {
     assert_eq!(updates.len(), 1, "{:?}", drift.changes);
     assert_eq!(updates[0].resource, ResourceKind::GlueDatabase);
     assert_eq!(updates[0].differences, vec!["description", "location_uri"]);
-    handle(&catalog, json!({"mode": "apply", "spec": spec()}), retry)
-        .await
-        .unwrap();
+    handle(
+        &catalog,
+        json!({"mode": "apply", "spec": spec()}),
+        retry,
+        "dev",
+    )
+    .await
+    .unwrap();
     let repaired = glue
         .get_database()
         .name("lakeops_dev_filtered")
@@ -272,6 +292,7 @@ async fn reads_the_spec_from_s3_and_rejects_a_bad_one() {
         &catalog,
         json!({"mode": "apply", "spec_uri": "s3://lakeops-specs/lake/spec.json"}),
         RetryPolicy::default(),
+        "dev",
     )
     .await
     .unwrap();
@@ -290,6 +311,7 @@ async fn reads_the_spec_from_s3_and_rejects_a_bad_one() {
         &catalog,
         json!({"mode": "apply", "spec_uri": "s3://lakeops-specs/lake/bad.json"}),
         RetryPolicy::default(),
+        "dev",
     )
     .await
     .unwrap_err();
@@ -304,6 +326,7 @@ async fn reads_the_spec_from_s3_and_rejects_a_bad_one() {
         &catalog,
         json!({"spec_uri": "s3://lakeops-specs/nope.json"}),
         RetryPolicy::default(),
+        "dev",
     )
     .await
     .unwrap_err();

@@ -122,6 +122,7 @@ impl Stack {
                         .unwrap()
                         .to_string(),
                 ),
+                ("LAKEOPS_ENVIRONMENT".to_string(), "dev".to_string()),
                 (
                     "DATABRICKS_RETRY_BUDGET_SECONDS".to_string(),
                     "10".to_string(),
@@ -537,6 +538,30 @@ async fn plan_apply_converge_destroy() {
     assert!(disabled, "{}", state["log_delivery"]);
 }
 
+/// The deployment (LAKEOPS_ENVIRONMENT=dev) may reach only lakeops/dev/...
+/// secrets (template.yaml): a spec for another environment without the role
+/// that reaches its secrets would be denied in a real account, so it is
+/// refused before any call, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_environment_without_its_role_is_refused_up_front() {
+    let stack = Stack::start().await;
+    let mut spec = stack.spec();
+    spec["environment"] = json!("qa");
+    spec["workspace"]["name"] = json!("lakeops-qa");
+    let before = stack.emulator_state().await;
+    let failure = stack
+        .invoke(Stage::Validate, "plan", &spec, &Map::new())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.name, "Lakeops.InvalidInput");
+    assert!(
+        failure.message.contains("aws.environment_role_arn"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(before, stack.emulator_state().await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_spec_fails_before_anything_is_created() {
     let stack = Stack::start().await;
@@ -618,9 +643,10 @@ async fn a_resource_created_by_a_killed_stage_is_adopted() {
     let stack = Stack::start().await;
     let mut spec = stack.spec();
     // Secrets are read through the admin role, then the environment's role.
-    spec["aws"]["admin_role_arn"] = json!("arn:aws:iam::123456789012:role/OrganizationAdmin");
+    spec["aws"]["admin_role_arn"] =
+        json!("arn:aws:iam::123456789012:role/lakeops/organization-admin");
     spec["aws"]["environment_role_arn"] =
-        json!("arn:aws:iam::123456789012:role/lakeops-provisioner");
+        json!("arn:aws:iam::123456789012:role/lakeops/provisioner");
     // The stage created the credentials and died before it returned.
     let connector = &stack.platform.databricks;
     let admin = connector.account(

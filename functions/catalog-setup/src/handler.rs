@@ -2,7 +2,9 @@
 //!
 //! Event: `{"mode": "plan" | "apply", "spec": {...}}` or
 //! `{"mode": ..., "spec_uri": "s3://bucket/key.json"}`. `mode` defaults to
-//! `plan`, so an event without it never changes anything.
+//! `plan`, so an event without it never changes anything. `environment` is
+//! this deployment's (`LAKEOPS_ENVIRONMENT`): the only environment whose layer
+//! buckets setup registers with Lake Formation (see [`crate::scope`]).
 
 use crate::api::{CatalogApi, Created};
 use crate::desired::{
@@ -10,6 +12,7 @@ use crate::desired::{
     workgroup_differences, Desired,
 };
 use crate::plan::{plan, summarize, Action, Change, Observed, ResourceKind, Summary};
+use crate::scope::{check_spec_locations, ensure_own_location};
 use lakeops_shared::retry::{RetryAdvice, RetryPolicy};
 use lakeops_shared::spec::lake::{parse_s3_uri, LakeSpec};
 use lakeops_shared::{Error, Result};
@@ -51,16 +54,18 @@ pub async fn handle<A: CatalogApi>(
     api: &A,
     event: serde_json::Value,
     retry: RetryPolicy,
+    environment: &str,
 ) -> Result<SetupResponse> {
     let request: SetupRequest = serde_json::from_value(event)
         .map_err(|e| Error::invalid_input(format!("setup request: {e}")))?;
     let spec = load_spec(api, &request).await?;
+    check_spec_locations(&spec, environment)?;
     let desired = desired(&spec);
     let observed = observe(api, &desired, retry).await?;
     let planned = plan(&desired, &observed);
     let changes = match request.mode {
         Mode::Plan => planned,
-        Mode::Apply => apply(api, &desired, planned, retry).await?,
+        Mode::Apply => apply(api, &desired, planned, retry, (&spec, environment)).await?,
     };
     let summary = summarize(&changes);
     tracing::info!(mode = ?request.mode, create = summary.create, update = summary.update, unchanged = summary.unchanged, "catalog setup");
@@ -145,11 +150,15 @@ async fn observe<A: CatalogApi>(
 /// Carry out the plan in its order (databases before the crawlers that write
 /// into them). A create that finds the resource already there (a concurrent
 /// setup) re-reads it and updates it if it differs.
+/// The spec and the environment that bound the Lake Formation locations.
+type Bounds<'a> = (&'a LakeSpec, &'a str);
+
 async fn apply<A: CatalogApi>(
     api: &A,
     desired: &Desired,
     planned: Vec<Change>,
     retry: RetryPolicy,
+    bounds: Bounds<'_>,
 ) -> Result<Vec<Change>> {
     let mut done = Vec::with_capacity(planned.len());
     for mut change in planned {
@@ -161,7 +170,7 @@ async fn apply<A: CatalogApi>(
             "{:?} {} ({:?})",
             change.resource, change.name, change.action
         );
-        let outcome = apply_one(api, desired, &change, retry)
+        let outcome = apply_one(api, desired, &change, retry, bounds)
             .await
             .map_err(|e| e.context(&what))?;
         if let Some(differences) = outcome {
@@ -185,6 +194,7 @@ async fn apply_one<A: CatalogApi>(
     desired: &Desired,
     change: &Change,
     retry: RetryPolicy,
+    (spec, environment): Bounds<'_>,
 ) -> Result<Option<Vec<String>>> {
     let create = change.action == Action::Create;
     match change.resource {
@@ -216,6 +226,8 @@ async fn apply_one<A: CatalogApi>(
                 .iter()
                 .find(|l| l.resource_arn == change.name)
                 .expect("planned from desired");
+            // Register, update and deregister are allowed on "*" in IAM.
+            ensure_own_location(&want.resource_arn, spec, environment)?;
             if create && retried(retry, |_| api.register_location(want)).await? == Created::Created
             {
                 return Ok(None);
@@ -292,7 +304,7 @@ mod tests {
     }
 
     async fn run(api: &FakeCatalog, event: serde_json::Value) -> Result<SetupResponse> {
-        handle(api, event, policy()).await
+        handle(api, event, policy(), "dev").await
     }
 
     #[tokio::test]
@@ -500,6 +512,34 @@ mod tests {
             error.message
         );
         assert!(api.state.lock().unwrap().writes.is_empty());
+    }
+
+    /// Lake Formation's location actions are allowed on "*" in IAM: a spec
+    /// naming another environment's bucket is refused before anything runs,
+    /// in plan mode too, and a spec of this environment is refused elsewhere.
+    #[tokio::test]
+    async fn only_this_environments_buckets_are_registered() {
+        let api = FakeCatalog::default();
+        let mut other = spec_json();
+        other["layers"][2]["bucket"] = json!("lakeops-prod-filtered");
+        for mode in ["plan", "apply"] {
+            let error = run(&api, json!({"mode": mode, "spec": other}))
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidInput);
+            assert!(error.message.contains("layers[2].bucket"), "{error}");
+        }
+        let error = handle(
+            &api,
+            json!({"mode": "apply", "spec": spec_json()}),
+            policy(),
+            "prod",
+        )
+        .await
+        .unwrap_err();
+        assert!(error.message.contains("layers[0].bucket"), "{error}");
+        let state = api.state.lock().unwrap();
+        assert!(state.writes.is_empty(), "{:?}", state.writes);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod desired;
 pub mod handler;
 pub mod plan;
+pub mod scope;
 
 #[cfg(test)]
 mod test_support;

@@ -307,8 +307,10 @@ async fn execute<L: Lake>(
     retry: &RetryPolicy,
     plan: &Plan,
     locations: &[policy::PolicyLocation],
+    caller: &str,
 ) -> Result<Vec<FailedChange>> {
     if !plan.settings.is_empty() {
+        plan::check_admins_keep_caller(&plan.settings, caller)?;
         with_retry(retry, |_| lake.write_settings(&plan.settings)).await?;
     }
     for arn in &plan.register_locations {
@@ -479,10 +481,8 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
         .filter(|t| scope.is_none_or(|db| t.database() == db));
     let state = with_retry(retry, |_| read_state(lake, targets.clone())).await?;
     if let Some(admins) = &desired.admins {
-        if !admins.iter().any(|a| is_caller(a, &caller))
-            && state.settings.admins.iter().any(|a| is_caller(a, &caller))
-        {
-            warnings.push(format!("admins: the policy does not list {caller}, the identity this function runs as; it stays an admin"));
+        if !admins.iter().any(|a| is_caller(a, &caller)) {
+            warnings.push(format!("admins: the policy does not list {caller}, the identity this function runs as; it is kept an admin (it could grant nothing otherwise)"));
         }
     }
 
@@ -506,7 +506,7 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
     let drifted_grants = plan.drifted_grants();
 
     let (applied, failures, grants_after) = if request.mode == Mode::Apply && !plan.is_empty() {
-        let failures = execute(lake, retry, &plan, &desired.locations).await?;
+        let failures = execute(lake, retry, &plan, &desired.locations, &caller).await?;
         let after = with_retry(retry, |_| lake.list_grants()).await?;
         (true, failures, after)
     } else {

@@ -537,6 +537,9 @@ impl Lake for AwsLake {
         let mut settings = output
             .data_lake_settings
             .unwrap_or_else(|| lf::DataLakeSettings::builder().build());
+        // IAM cannot scope PutDataLakeSettings: never write an admin list
+        // without this function's own identity.
+        crate::plan::check_admins_keep_caller(change, &self.caller_arn().await?)?;
         apply_settings_change(&mut settings, change);
         self.lakeformation
             .put_data_lake_settings()

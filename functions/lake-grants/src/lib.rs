@@ -14,6 +14,8 @@ pub mod plan;
 pub mod policy;
 
 #[cfg(test)]
+mod admins_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod tests;

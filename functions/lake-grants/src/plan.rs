@@ -382,8 +382,10 @@ fn has_iam_allowed(defaults: &BTreeSet<Principal>) -> bool {
     defaults.contains(IAM_ALLOWED_PRINCIPALS)
 }
 
-/// The settings change: read-modify-write of the managed fields only, and the
-/// identity this function runs as stays an admin if it is one.
+/// The settings change: read-modify-write of the managed fields only. A
+/// managed admin list always keeps the identity this function runs as (as it
+/// is listed now, or as its role): `PutDataLakeSettings` replaces the list
+/// whole, and without being an admin the function could grant nothing more.
 pub fn settings_change(current: &SettingsView, desired: &Desired, caller: &str) -> SettingsChange {
     let mut change = SettingsChange::default();
     if let Some(admins) = &desired.admins {
@@ -395,6 +397,9 @@ pub fn settings_change(current: &SettingsView, desired: &Desired, caller: &str) 
                 .filter(|a| is_caller(a, caller))
                 .cloned(),
         );
+        if !wanted.iter().any(|a| is_caller(a, caller)) {
+            wanted.insert(caller_principal(caller));
+        }
         if wanted != current.admins {
             change.admins = Some(wanted);
         }
@@ -414,6 +419,25 @@ pub fn settings_change(current: &SettingsView, desired: &Desired, caller: &str) 
         }
     }
     change
+}
+
+/// The last check before `PutDataLakeSettings`, which IAM cannot scope (Lake
+/// Formation has no resource types) and which replaces the admin list whole:
+/// an admin list this function writes must keep the function itself. Pure.
+pub fn check_admins_keep_caller(
+    change: &SettingsChange,
+    caller: &str,
+) -> lakeops_shared::Result<()> {
+    match &change.admins {
+        Some(admins) if !admins.iter().any(|a| is_caller(a, caller)) => {
+            Err(lakeops_shared::Error::terminal(format!(
+                "refusing PutDataLakeSettings: the admin list {admins:?} drops {}, the identity this \
+                 function runs as (it could grant nothing afterwards)",
+                caller_principal(caller)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The grants and revokes for one principal-resource pair.

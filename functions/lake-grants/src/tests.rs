@@ -306,6 +306,9 @@ proptest! {
         }
         if let Some(admins) = &desired.admins {
             prop_assert!(admins.is_subset(&next.settings.admins));
+            // A managed list always keeps the caller, admin before or not.
+            prop_assert!(next.settings.admins.iter().any(|a| is_caller(a, CALLER_SESSION)));
+            prop_assert!(check_admins_keep_caller(&plan.settings, CALLER_SESSION).is_ok());
         }
     }
 

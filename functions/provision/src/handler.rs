@@ -26,6 +26,7 @@ async fn run(platform: &Platform, request: Request) -> Result<Response, StageFai
     // Every stage validates: nothing is created from an invalid spec, even
     // when a stage is invoked alone.
     let spec = crate::spec::parse(&spec_value)?;
+    platform.deployment.check(&spec).into_result()?;
     let ctx = Ctx::new(platform, request.mode, &spec, &request.outputs).await?;
     let result = runner::run(&ctx, stage).await?;
     tracing::info!(

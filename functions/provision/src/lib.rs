@@ -4,6 +4,7 @@
 
 pub mod asl;
 pub mod aws;
+pub mod deployment;
 pub mod event;
 pub mod handler;
 pub mod names;
@@ -19,16 +20,19 @@ pub use runner::Platform;
 use lakeops_shared::databricks::{DatabricksConnector, DatabricksSettings};
 use lakeops_shared::settings::{Env, SettingsError};
 
-/// Build the shared clients from the environment: `DATABRICKS_*` (see
-/// `DatabricksSettings`), `PAT_ROTATION_FUNCTION_ARN` (optional), and the AWS SDK's own.
+/// Build the shared clients from the environment: `LAKEOPS_ENVIRONMENT` (this
+/// deployment's environment), `DATABRICKS_*` (see `DatabricksSettings`),
+/// `PAT_ROTATION_FUNCTION_ARN` (optional), and the AWS SDK's own.
 pub async fn platform_from_env(
     sdk: &aws_config::SdkConfig,
     mut env: Env,
 ) -> Result<Platform, String> {
+    let environment = env.lakeops_environment();
     let databricks = DatabricksSettings::read(&mut env);
     let pat_rotation_function_arn: Option<String> = env.optional("PAT_ROTATION_FUNCTION_ARN");
     env.finish().map_err(|e: SettingsError| e.to_string())?;
     Ok(Platform {
+        deployment: deployment::Deployment { environment },
         databricks: DatabricksConnector::new(databricks).map_err(|e| e.to_string())?,
         secrets: lakeops_shared::aws::secretsmanager(sdk),
         s3: lakeops_shared::aws::s3(sdk),

@@ -21,6 +21,8 @@ use std::time::SystemTime;
 /// What every invocation shares, built once at init.
 #[derive(Clone)]
 pub struct Platform {
+    /// This deployment: what the function's own role may reach.
+    pub deployment: crate::deployment::Deployment,
     pub databricks: DatabricksConnector,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,

@@ -5,7 +5,9 @@
 //! unknown fields, then every semantic rule in [`PlatformSpec::validate`].
 //! Credentials never appear in a spec; it names Secrets Manager ARNs instead.
 
-use lakeops_shared::validate::{is_arn, is_bucket_name, Problems};
+use lakeops_shared::validate::{
+    is_arn, is_bucket_name, is_environment_name, Problems, ENVIRONMENT_NAME_RULE,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -417,16 +419,6 @@ fn is_identifier(value: &str) -> bool {
         && !value.starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// `dev`, `qa`, `prod-eu`: lowercase, starts with a letter, at most 20 chars.
-pub fn is_environment_name(value: &str) -> bool {
-    (1..=20).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_lowercase())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.ends_with('-')
-}
-
 fn is_uuid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     groups.len() == 5
@@ -495,7 +487,7 @@ impl PlatformSpec {
         p.check(
             is_environment_name(&self.environment),
             "environment",
-            "must be 1-20 lowercase letters, digits or '-', starting with a letter (e.g. dev)",
+            ENVIRONMENT_NAME_RULE,
         );
 
         p.check(
@@ -1235,14 +1227,18 @@ pub(crate) mod tests {
 
     proptest! {
         #[test]
-        fn environment_names_are_safe_in_every_resource_name(env in "[a-z][a-z0-9-]{0,19}") {
-            prop_assume!(!env.ends_with('-'));
+        fn environment_names_are_safe_in_every_resource_name(env in "[a-z][a-z0-9]{1,15}") {
             prop_assert!(is_environment_name(&env));
         }
 
+        /// `-` and `_` too: a separator inside a name lets one environment's
+        /// IAM patterns (`lakeops-dev-*`) match another's names (`dev-eu`).
         #[test]
-        fn any_uppercase_or_symbol_is_rejected(env in "[a-z]{1,5}[A-Z_.!/ ][a-z]{0,5}") {
+        fn any_uppercase_separator_or_symbol_is_rejected(env in "[a-z]{1,5}[A-Z_.!/ -][a-z]{0,5}") {
             prop_assert!(!is_environment_name(&env));
+            let mut spec = minimal();
+            spec["environment"] = json!(env);
+            prop_assert!(paths(&spec).contains(&"environment".to_string()));
         }
 
         #[test]
