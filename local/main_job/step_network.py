@@ -60,10 +60,19 @@ def fire(schedule: str) -> dict:
 def run(job) -> str:
     network = build_sample_network(job)
     job.progress(f"sample network {network['vpc']}: 3 opted-in NAT gateways, 1 always on, 4 route tables")
-    job.progress("deploying network-sleep for this VPC (template parameter NetworkSleepVpcId)")
+    job.progress(
+        "deploying network-sleep for this VPC (template parameters NetworkSleepVpcId, and "
+        "NetworkSleepWithoutWorkspaceCheck=true: the sample VPC runs no Databricks compute)"
+    )
     from main_job.__main__ import stack
 
-    stack("deploy", "--parameter", f"NetworkSleepVpcId={network['vpc']}")
+    stack(
+        "deploy",
+        "--parameter",
+        f"NetworkSleepVpcId={network['vpc']}",
+        "--parameter",
+        "NetworkSleepWithoutWorkspaceCheck=true",
+    )
     job.load()
     if not job.has("network-sleep"):
         raise RuntimeError("network-sleep is not deployed after setting NetworkSleepVpcId")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from databricks.sdk import WorkspaceClient, errors
-from databricks.sdk.service import catalog, compute, jobs, sql
+from databricks.sdk.service import catalog, compute, jobs, pipelines, sql
 
 from conftest import unique
 
@@ -275,3 +275,94 @@ def test_sql_statement_is_recorded(w, emulator):
     dump = emulator.control("GET", "/_emulator/state")
     statements = [s for d in dump["workspace_data"].values() for s in d["statements"].values()]
     assert any(s["statement_id"] == resp.statement_id and s["statement"] == "SELECT 1" for s in statements)
+
+
+def test_sql_warehouses_states_and_paging(w):
+    names = [unique("wh") for _ in range(3)]
+    created = [w.warehouses.create(name=n, cluster_size="2X-Small", auto_stop_mins=10) for n in names]
+    assert w.warehouses.get(created[0].id).state == sql.State.STARTING
+    running = created[0].result(timeout=WAIT)
+    assert running.state == sql.State.RUNNING and running.name == names[0]
+    assert running.cluster_size == "2X-Small" and running.num_clusters == 1
+    for waiter in created[1:]:
+        waiter.result(timeout=WAIT)
+    # One warehouse a page: the SDK follows next_page_token to the end.
+    listed = {wh.id: wh for wh in w.warehouses.list(page_size=1)}
+    assert all(c.id in listed for c in created)
+    assert listed[created[1].id].state == sql.State.RUNNING
+
+    stopping = w.warehouses.stop(created[0].id)
+    assert w.warehouses.get(created[0].id).state == sql.State.STOPPING
+    assert stopping.result(timeout=WAIT).state == sql.State.STOPPED
+    w.warehouses.stop(created[0].id)  # idempotent
+    assert w.warehouses.start(created[0].id).result(timeout=WAIT).state == sql.State.RUNNING
+
+    with pytest.raises(errors.ResourceAlreadyExists):
+        w.warehouses.create(name=names[1], cluster_size="Small")
+    with pytest.raises(errors.InvalidParameterValue):
+        w.warehouses.create(name=unique("wh"), cluster_size="Huge")
+    with pytest.raises(errors.InvalidParameterValue):
+        w.warehouses.create(name=unique("wh"))
+
+    for c in created:
+        w.warehouses.delete(c.id)
+    assert w.warehouses.get(created[0].id).state == sql.State.DELETING
+    with pytest.raises(errors.InvalidState):
+        w.warehouses.start(created[0].id)
+    time.sleep(1.2)
+    assert w.warehouses.get(created[0].id).state == sql.State.DELETED
+    remaining = {wh.id for wh in w.warehouses.list()}
+    assert not remaining & {c.id for c in created}
+    with pytest.raises(errors.NotFound):
+        w.warehouses.get("0123456789abcdef")
+
+
+def wait_for_pipeline_state(w, pipeline_id, state):
+    deadline = time.time() + WAIT.total_seconds()
+    while time.time() < deadline:
+        got = w.pipelines.get(pipeline_id)
+        if got.state == state:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"pipeline {pipeline_id} never reached {state}")
+
+
+def test_pipelines_states_and_paging(w):
+    triggered = w.pipelines.create(name=unique("dlt"), catalog="main", schema="bronze")
+    continuous = w.pipelines.create(name=unique("dlt-stream"), continuous=True)
+    extra = [w.pipelines.create(name=unique("dlt-page")) for _ in range(2)]
+    ids = [triggered.pipeline_id, continuous.pipeline_id] + [p.pipeline_id for p in extra]
+    got = w.pipelines.get(triggered.pipeline_id)
+    assert got.state == pipelines.PipelineState.IDLE and got.spec.catalog == "main"
+    assert not got.latest_updates
+
+    update = w.pipelines.start_update(triggered.pipeline_id)
+    got = w.pipelines.get(triggered.pipeline_id)
+    assert got.state == pipelines.PipelineState.STARTING
+    assert got.latest_updates[0].update_id == update.update_id
+    done = w.pipelines.wait_get_pipeline_idle(triggered.pipeline_id, timeout=WAIT)
+    assert done.latest_updates[0].state == pipelines.UpdateStateInfoState.COMPLETED
+
+    w.pipelines.start_update(continuous.pipeline_id)
+    wait_for_pipeline_state(w, continuous.pipeline_id, pipelines.PipelineState.RUNNING)
+    with pytest.raises(errors.InvalidState):
+        w.pipelines.start_update(continuous.pipeline_id)
+    # One pipeline a page; `statuses` of every page, through the SDK's paging.
+    listed = {p.pipeline_id: p for p in w.pipelines.list_pipelines(max_results=1)}
+    assert all(i in listed for i in ids)
+    assert listed[continuous.pipeline_id].state == pipelines.PipelineState.RUNNING
+    with pytest.raises(errors.InvalidParameterValue):
+        list(w.pipelines.list_pipelines(max_results=101))
+
+    stopping = w.pipelines.stop(continuous.pipeline_id)
+    assert w.pipelines.get(continuous.pipeline_id).state == pipelines.PipelineState.STOPPING
+    stopped = stopping.result(timeout=WAIT)
+    assert stopped.state == pipelines.PipelineState.IDLE
+    assert stopped.latest_updates[0].state == pipelines.UpdateStateInfoState.CANCELED
+    w.pipelines.stop(continuous.pipeline_id)  # no active update: a no-op
+
+    for i in ids:
+        w.pipelines.delete(i)
+    with pytest.raises(errors.NotFound):
+        w.pipelines.get(triggered.pipeline_id)
+    assert not {p.pipeline_id for p in w.pipelines.list_pipelines()} & set(ids)

@@ -40,10 +40,14 @@ fn tag_spec(kind: ResourceType, tags: &[(&str, &str)]) -> TagSpecification {
         .build()
 }
 
-async fn allocate(ec2: &aws_sdk_ec2::Client) -> String {
-    ec2.allocate_address()
-        .domain(DomainType::Vpc)
-        .send()
+/// An EIP with `tags` (an opted-in gateway's EIP carries the schedule tag,
+/// which network-sleep needs to release it).
+async fn allocate(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
+    let mut call = ec2.allocate_address().domain(DomainType::Vpc);
+    if !tags.is_empty() {
+        call = call.tag_specifications(tag_spec(ResourceType::ElasticIp, tags));
+    }
+    call.send()
         .await
         .unwrap()
         .allocation_id()
@@ -114,7 +118,7 @@ async fn build_network(ec2: &aws_sdk_ec2::Client) -> Net {
     let mut allocations = Vec::new();
     let mut tagged = Vec::new();
     for (i, subnet) in subnets.iter().enumerate() {
-        let allocation = allocate(ec2).await;
+        let allocation = allocate(ec2, &[("lakeops:sleep-schedule", SCHEDULE)]).await;
         let name = format!("dev-nat-{i}");
         tagged.push(
             nat(
@@ -131,7 +135,7 @@ async fn build_network(ec2: &aws_sdk_ec2::Client) -> Net {
         );
         allocations.push(allocation);
     }
-    let untagged_eip = allocate(ec2).await;
+    let untagged_eip = allocate(ec2, &[]).await;
     let untagged = nat(ec2, &subnets[0], &untagged_eip, &[("Name", "shared-nat")]).await;
     let mut tables = Vec::new();
     for _ in 0..4 {
@@ -180,7 +184,7 @@ async fn build_network(ec2: &aws_sdk_ec2::Client) -> Net {
         .subnet_id()
         .unwrap()
         .to_string();
-    let other_eip = allocate(ec2).await;
+    let other_eip = allocate(ec2, &[("lakeops:sleep-schedule", SCHEDULE)]).await;
     let other_vpc_gateway = nat(
         ec2,
         &other_subnet,
@@ -230,6 +234,9 @@ impl Fixture {
             ("VPC_ID", self.net.vpc_id.as_str()),
             ("SLEEP_SCHEDULE_NAME", SCHEDULE),
             ("STATE_BUCKET", BUCKET),
+            // These tests are about the network; the ones about Databricks
+            // work set WORKSPACES, which is checked whatever this says.
+            ("SLEEP_WITHOUT_WORKSPACE_CHECK", "true"),
             ("DATABRICKS_RETRY_BUDGET_SECONDS", "1"),
             ("DATABRICKS_REQUEST_TIMEOUT_SECONDS", "2"),
         ]
@@ -826,6 +833,135 @@ mod with_the_emulator {
         (connector, info, url)
     }
 
+    /// `WORKSPACES` naming the emulator's workspace at `url`, with the admin's
+    /// OAuth secret stored in Secrets Manager.
+    async fn workspaces_setting(f: &Fixture, info: &Value, url: &str) -> String {
+        let secret = lakeops_shared::aws::secretsmanager(&f.sdk)
+            .create_secret()
+            .name("lakeops/dev/databricks-dev")
+            .secret_string(
+                json!({
+                    "kind": "databricks-sp-secret",
+                    "account_id": info["account_id"],
+                    "service_principal_id": "1",
+                    "client_id": info["admin_client_id"],
+                    "client_secret": ADMIN_SECRET,
+                    "secret_id": "s-1",
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        json!([{"name": "dev", "secret_arn": secret.arn().unwrap(), "workspace_url": url}])
+            .to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_sql_warehouse_or_pipeline_on_a_later_page_refuses_the_sleep() {
+        let f = fixture().await;
+        // Warehouses settle at once; pipeline updates stay STARTING, stops STOPPING.
+        let emulator = DatabricksEmulator::start_with(&[
+            "--provisioning-seconds",
+            "0",
+            "--cluster-seconds",
+            "0",
+            "--run-seconds",
+            "600",
+        ]);
+        let (connector, info, url) = workspace(&emulator).await;
+        let ws = connector.workspace_at(
+            &url,
+            Credentials::OAuthM2M {
+                client_id: info["admin_client_id"].as_str().unwrap().to_string(),
+                client_secret: Secret::new(ADMIN_SECRET),
+            },
+        );
+        // More than one page of each (network-sleep asks for 100 a page);
+        // only the last warehouse and the pipeline listed last are busy.
+        let mut warehouses = Vec::new();
+        for i in 0..101 {
+            let created: Value = ws
+                .post(
+                    "/api/2.0/sql/warehouses",
+                    &json!({"name": format!("wh-{i}"), "cluster_size": "2X-Small"}),
+                )
+                .await
+                .unwrap();
+            warehouses.push(created["id"].as_str().unwrap().to_string());
+        }
+        let busy_warehouse = warehouses.pop().unwrap();
+        for id in &warehouses {
+            let _: Value = ws
+                .post(&format!("/api/2.0/sql/warehouses/{id}/stop"), &json!({}))
+                .await
+                .unwrap();
+        }
+        let mut pipelines = Vec::new();
+        for i in 0..101 {
+            let created: Value = ws
+                .post("/api/2.0/pipelines", &json!({"name": format!("dlt-{i}")}))
+                .await
+                .unwrap();
+            pipelines.push(created["pipeline_id"].as_str().unwrap().to_string());
+        }
+        pipelines.sort(); // the list's order
+        let busy_pipeline = pipelines.last().unwrap().clone();
+        let _: Value = ws
+            .post(
+                &format!("/api/2.0/pipelines/{busy_pipeline}/updates"),
+                &json!({}),
+            )
+            .await
+            .unwrap();
+
+        let busy_name = pipeline_name(&ws, &busy_pipeline).await;
+
+        let workspaces = workspaces_setting(&f, &info, &url).await;
+        let app = f.app(&[("WORKSPACES", &workspaces)]);
+        let refused = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(refused["outcome"], "refused", "{refused:#}");
+        assert_eq!(
+            refused["refused_because"],
+            json!([
+                format!("workspace dev: SQL warehouse {busy_warehouse} (wh-100) is RUNNING"),
+                format!("workspace dev: pipeline {busy_pipeline} ({busy_name}) is STARTING"),
+            ]),
+            "{refused:#}"
+        );
+        assert_eq!(f.live_tagged().await.len(), 3, "nothing was touched");
+
+        // Stopped, and stopping: neither holds the network up any more.
+        let _: Value = ws
+            .post(
+                &format!("/api/2.0/sql/warehouses/{busy_warehouse}/stop"),
+                &json!({}),
+            )
+            .await
+            .unwrap();
+        let _: Value = ws
+            .post(
+                &format!("/api/2.0/pipelines/{busy_pipeline}/stop"),
+                &json!({}),
+            )
+            .await
+            .unwrap();
+        let slept = app.handle(json!({"action": "sleep"})).await.unwrap();
+        assert_eq!(slept["outcome"], "slept", "{slept:#}");
+        assert_eq!(f.live_tagged().await.len(), 0);
+    }
+
+    async fn pipeline_name(
+        ws: &lakeops_shared::databricks::DatabricksClient,
+        pipeline_id: &str,
+    ) -> String {
+        let got: Value = ws
+            .get(&format!("/api/2.0/pipelines/{pipeline_id}"))
+            .await
+            .unwrap();
+        got["name"].as_str().unwrap().to_string()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sleep_is_refused_while_a_job_runs_and_goes_ahead_with_force() {
         let f = fixture().await;
@@ -862,27 +998,7 @@ mod with_the_emulator {
             .unwrap();
         let cluster_id = cluster["cluster_id"].as_str().unwrap().to_string();
 
-        let secrets = lakeops_shared::aws::secretsmanager(&f.sdk);
-        let secret = secrets
-            .create_secret()
-            .name("lakeops/dev/databricks-dev")
-            .secret_string(
-                json!({
-                    "kind": "databricks-sp-secret",
-                    "account_id": info["account_id"],
-                    "service_principal_id": "1",
-                    "client_id": info["admin_client_id"],
-                    "client_secret": ADMIN_SECRET,
-                    "secret_id": "s-1",
-                })
-                .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let workspaces =
-            json!([{"name": "dev", "secret_arn": secret.arn().unwrap(), "workspace_url": url}])
-                .to_string();
+        let workspaces = workspaces_setting(&f, &info, &url).await;
         // Every running cluster counts as idle: the job alone must hold the network up.
         let app = f.app(&[("WORKSPACES", &workspaces), ("IDLE_MINUTES", "0")]);
 

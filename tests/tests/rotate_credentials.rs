@@ -1095,3 +1095,108 @@ async fn databricks_sp_secret_of_an_account_admin_rotates_itself() {
     }
     logs.assert_free_of(&seen, "stored the new credential as AWSPENDING");
 }
+
+/// Databricks answers a create without the new credential's value or id: the
+/// step fails naming the field, nothing is stored as AWSPENDING, and the
+/// credential made without a usable answer is removed (at once when its id
+/// is known, else by the next createSecret's cleanup).
+#[tokio::test]
+async fn a_create_answer_without_the_credential_fails_the_step_and_stores_nothing() {
+    let rig = Rig::start(true).await;
+    let (_, workspace_url) = workspace(&rig, "lakeops-answers").await;
+    let admin_ws = rig.connector().workspace_at(
+        &workspace_url,
+        Credentials::OAuthM2M {
+            client_id: ADMIN_CLIENT_ID.into(),
+            client_secret: lakeops_shared::Secret::new(ADMIN_CLIENT_SECRET),
+        },
+    );
+    let first: Value = admin_ws
+        .post(
+            "/api/2.0/token/create",
+            &json!({"comment": "provisioned", "lifetime_seconds": 86_400}),
+        )
+        .await
+        .unwrap();
+    let token = first["token_value"].as_str().unwrap().to_string();
+    let token_id = first["token_info"]["token_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = "lakeops/test/databricks-pat-answers";
+    rig.create_secret(
+        name,
+        &json!({"kind": "databricks-pat", "workspace_url": workspace_url, "token": token, "token_id": token_id, "lifetime_days": 1}),
+    )
+    .await;
+    rig.start_rotation(name, &version(1)).await;
+    let own = || own_token_ids(&rig, &workspace_url, &token);
+
+    for (omitted, named) in [
+        ("token_value", "`token_value`"),
+        ("token_info.token_id", "`token_info.token_id`"),
+    ] {
+        rig.set_faults(
+            json!({"omit_response_fields": [omitted], "path_contains": "/token/create"}),
+        )
+        .await;
+        let error = rig
+            .step(name, &version(1), "createSecret")
+            .await
+            .unwrap_err();
+        rig.set_faults(json!({})).await;
+        assert!(error.message.contains(named), "{error}");
+        assert!(!error.is_retryable(), "{error}");
+        assert_eq!(
+            rig.value_of_version(name, &version(1)).await,
+            None,
+            "nothing stored"
+        );
+    }
+    // The token without a value was revoked; the one without an id is an
+    // orphan named after the version, which the next createSecret removes.
+    assert_eq!(own().await.unwrap().len(), 2);
+    let created = rig.step(name, &version(1), "createSecret").await.unwrap();
+    assert_eq!(created["outcome"], "created");
+    assert_eq!(
+        created["removed"].as_array().unwrap().len(),
+        1,
+        "{created:#}"
+    );
+    let ids = own().await.unwrap();
+    assert_eq!(ids.len(), 2, "the current token and the new one: {ids:?}");
+
+    // An OAuth secret answered without `secret` is deleted at once.
+    let admin = rig.admin();
+    let sp: Value = admin
+        .post(
+            &admin.account_path("scim/v2/ServicePrincipals"),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"],
+                    "displayName": "lakeops-answers", "roles": [{"value": "account_admin"}]}),
+        )
+        .await
+        .unwrap();
+    let sp_id = sp["id"].as_str().unwrap().to_string();
+    let (first_id, first_secret) = new_sp_secret(&rig, &sp_id).await;
+    let sp_name = "lakeops/test/databricks-sp-answers";
+    rig.create_secret(
+        sp_name,
+        &json!({"kind": "databricks-sp-secret", "account_id": ACCOUNT_ID, "service_principal_id": sp_id,
+                "client_id": sp["applicationId"], "client_secret": first_secret, "secret_id": first_id}),
+    )
+    .await;
+    rig.start_rotation(sp_name, &version(1)).await;
+    rig.set_faults(
+        json!({"omit_response_fields": ["secret"], "path_contains": "/credentials/secrets"}),
+    )
+    .await;
+    let error = rig
+        .step(sp_name, &version(1), "createSecret")
+        .await
+        .unwrap_err();
+    rig.set_faults(json!({})).await;
+    assert!(error.message.contains("`secret`"), "{error}");
+    assert!(error.message.contains("was deleted"), "{error}");
+    assert_eq!(rig.value_of_version(sp_name, &version(1)).await, None);
+    assert_eq!(sp_secret_ids(&rig, &sp_id).await, vec![first_id]);
+}

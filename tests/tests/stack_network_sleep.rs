@@ -104,9 +104,21 @@ async fn build_network(ec2: &aws_sdk_ec2::Client) -> Net {
             .subnet_id()
             .unwrap()
             .to_string();
+        // Opted in like its gateway, so that a sleep may release it.
         let allocation = ec2
             .allocate_address()
             .domain(DomainType::Vpc)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::ElasticIp)
+                    .tags(
+                        Tag::builder()
+                            .key("lakeops:sleep-schedule")
+                            .value(SCHEDULE)
+                            .build(),
+                    )
+                    .build(),
+            )
             .send()
             .await
             .unwrap()
@@ -238,6 +250,9 @@ async fn the_schedules_run_the_state_machine_that_sleeps_and_restores_the_networ
     let net = build_network(&ec2).await;
     stack.deploy(&[
         ("NetworkSleepVpcId", net.vpc_id.as_str()),
+        // No Databricks workspace in this test: sleeping without the check is
+        // what it means to do.
+        ("NetworkSleepWithoutWorkspaceCheck", "true"),
         ("NetworkSleepPollSeconds", "10"),
         ("NetworkSleepMaxWaitSeconds", "5"),
     ]);

@@ -15,6 +15,9 @@ pub struct Settings {
     pub state_prefix: String,
     /// `WORKSPACES`: the Databricks workspaces whose work keeps the network up.
     pub workspaces: Vec<WorkspaceRef>,
+    /// `SLEEP_WITHOUT_WORKSPACE_CHECK` (default false): with no `WORKSPACES`,
+    /// sleep anyway. Without it, a sleep with no workspace to check is refused.
+    pub sleep_without_workspace_check: bool,
     /// `IDLE_MINUTES` (default 60): a running cluster idle this long is terminated by a sleep.
     pub idle_minutes: u64,
     /// `NAT_GATEWAY_HOURLY_USD` (0.045), `PUBLIC_IPV4_HOURLY_USD` (0.005).
@@ -62,6 +65,8 @@ impl Settings {
                 }
             },
         };
+        let sleep_without_workspace_check: bool =
+            env.or(crate::verdict::WITHOUT_CHECK_SETTING, false);
         let idle_minutes: u64 = env.or("IDLE_MINUTES", 60);
         let defaults = Prices::default();
         let prices = Prices {
@@ -83,6 +88,7 @@ impl Settings {
             state_bucket,
             state_prefix,
             workspaces,
+            sleep_without_workspace_check,
             idle_minutes,
             prices,
             release_eips,
@@ -119,12 +125,14 @@ mod tests {
         assert_eq!(s.prices, Prices::default());
         assert!(!s.release_eips);
         assert!(s.workspaces.is_empty());
+        assert!(!s.sleep_without_workspace_check);
 
         let mut e = env(&[
             ("VPC_ID", "subnet-1"),
             ("SLEEP_SCHEDULE_NAME", "bad name!"),
             ("WORKSPACES", "[{}]"),
             ("IDLE_MINUTES", "soon"),
+            ("SLEEP_WITHOUT_WORKSPACE_CHECK", "maybe"),
             ("NAT_GATEWAY_HOURLY_USD", "-1"),
         ]);
         Settings::read(&mut e);
@@ -135,6 +143,7 @@ mod tests {
             "STATE_BUCKET",
             "WORKSPACES",
             "IDLE_MINUTES",
+            "SLEEP_WITHOUT_WORKSPACE_CHECK",
             "NAT_GATEWAY_HOURLY_USD",
         ] {
             assert!(text.contains(name), "{name} missing from: {text}");

@@ -1,13 +1,18 @@
 //! In-memory network, store and workspaces for unit tests of the handler
 //! flow (the integration tests run against moto).
 
+use crate::config::Settings;
+use crate::handler::NetworkSleep;
+use crate::model::SCHEDULE_TAG;
 use crate::model::{
     Address, Connectivity, Destination, Gateway, GatewayState, Route, RouteRef, RouteTable,
 };
 use crate::network::Network;
+use crate::plan::Scope;
 use crate::record::{GatewaySpec, RestoreRecord};
+use crate::savings::Prices;
 use crate::store::RecordStore;
-use crate::workspaces::{Cluster, Run, WorkspaceApi, WorkspaceRef};
+use crate::workspaces::{Activity, Cluster, Pipeline, Run, Warehouse, WorkspaceApi, WorkspaceRef};
 use lakeops_shared::Error;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -37,11 +42,18 @@ impl FakeNetwork {
         let id = self.id("nat");
         let allocation = self.id("eipalloc");
         let eni = self.id("eni");
+        // Opted in like its gateway: users who opt a gateway in tag its EIP too.
+        let eip_tags = tags
+            .iter()
+            .filter(|(k, _)| *k == SCHEDULE_TAG)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.addresses.lock().unwrap().push(Address {
             allocation_id: allocation.clone(),
             public_ip: Some("203.0.113.1".into()),
             association_id: Some(self.id("eipassoc")),
             network_interface_id: Some(eni.clone()),
+            tags: eip_tags,
         });
         self.gateways.lock().unwrap().push(Gateway {
             id: id.clone(),
@@ -93,6 +105,25 @@ impl FakeNetwork {
             if address.network_interface_id == gateway.network_interface_id {
                 address.association_id = None;
                 address.network_interface_id = None;
+            }
+        }
+    }
+
+    /// The EIP as it is now, if it exists.
+    pub fn address_now(&self, allocation_id: &str) -> Option<Address> {
+        self.addresses
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|a| a.allocation_id == allocation_id)
+            .cloned()
+    }
+
+    /// Remove the EIP's tags, as for an EIP the user did not opt in.
+    pub fn untag_address(&self, allocation_id: &str) {
+        for address in self.addresses.lock().unwrap().iter_mut() {
+            if address.allocation_id == allocation_id {
+                address.tags.clear();
             }
         }
     }
@@ -242,13 +273,14 @@ impl Network for FakeNetwork {
         Ok(())
     }
 
-    async fn allocate_address(&self, _tags: &BTreeMap<String, String>) -> Result<String, Error> {
+    async fn allocate_address(&self, tags: &BTreeMap<String, String>) -> Result<String, Error> {
         let allocation = self.id("eipalloc");
         self.addresses.lock().unwrap().push(Address {
             allocation_id: allocation.clone(),
             public_ip: None,
             association_id: None,
             network_interface_id: None,
+            tags: tags.clone(),
         });
         Ok(allocation)
     }
@@ -300,15 +332,22 @@ impl RecordStore for FakeStore {
 pub struct FakeWorkspaces {
     pub clusters: Mutex<Vec<Cluster>>,
     pub runs: Mutex<Vec<Run>>,
+    pub warehouses: Mutex<Vec<Warehouse>>,
+    pub pipelines: Mutex<Vec<Pipeline>>,
     pub terminated: Mutex<Vec<String>>,
+    /// Workspaces inspected, by name.
+    pub inspected: Mutex<Vec<String>>,
 }
 
 impl WorkspaceApi for FakeWorkspaces {
-    async fn inspect(&self, _workspace: &WorkspaceRef) -> Result<(Vec<Cluster>, Vec<Run>), Error> {
-        Ok((
-            self.clusters.lock().unwrap().clone(),
-            self.runs.lock().unwrap().clone(),
-        ))
+    async fn inspect(&self, workspace: &WorkspaceRef) -> Result<Activity, Error> {
+        self.inspected.lock().unwrap().push(workspace.name.clone());
+        Ok(Activity {
+            clusters: self.clusters.lock().unwrap().clone(),
+            runs: self.runs.lock().unwrap().clone(),
+            warehouses: self.warehouses.lock().unwrap().clone(),
+            pipelines: self.pipelines.lock().unwrap().clone(),
+        })
     }
 
     async fn terminate(&self, _workspace: &WorkspaceRef, cluster_id: &str) -> Result<(), Error> {
@@ -323,5 +362,40 @@ impl WorkspaceApi for FakeWorkspaces {
             cluster.state = "TERMINATING".into();
         }
         Ok(())
+    }
+}
+
+pub type App = NetworkSleep<FakeNetwork, FakeStore, FakeWorkspaces>;
+
+/// A handler over the fakes: three gateways opted in to the `nightly`
+/// schedule and one that is not, and one workspace (`dev`) to check.
+pub fn app() -> App {
+    let network = FakeNetwork::default();
+    for subnet in ["subnet-a", "subnet-b", "subnet-c"] {
+        network.add_gateway(subnet, &[(SCHEDULE_TAG, "nightly"), ("Name", subnet)]);
+    }
+    network.add_gateway("subnet-a", &[("Name", "shared")]);
+    NetworkSleep {
+        settings: Settings {
+            scope: Scope {
+                vpc_id: "vpc-1".into(),
+                schedule: "nightly".into(),
+            },
+            state_bucket: "b".into(),
+            state_prefix: "network-sleep/".into(),
+            workspaces: vec![WorkspaceRef {
+                name: "dev".into(),
+                secret_arn: "arn:secret".into(),
+                workspace_url: None,
+            }],
+            sleep_without_workspace_check: false,
+            idle_minutes: 60,
+            prices: Prices::default(),
+            release_eips: false,
+            environment: Some("test".into()),
+        },
+        network,
+        store: FakeStore::default(),
+        workspaces: FakeWorkspaces::default(),
     }
 }

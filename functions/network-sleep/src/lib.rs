@@ -1,15 +1,21 @@
 //! network-sleep: puts the NAT gateways of a dev VPC to sleep at night and
 //! wakes them in the morning, never under running Databricks work.
 //!
-//! Pure domain: `model`, `record`, `plan`, `savings`, `clock`, and the
-//! assessment in `workspaces`. Adapters: `network` (EC2), `store` (S3) and
+//! Pure domain: `model`, `record`, `plan`, `savings`, `clock`, `activity`
+//! (what Databricks work blocks a sleep) and `verdict`. Adapters: `network` (EC2), `store` (S3) and
 //! `workspaces` (Databricks). `handler` ties them together.
 
+pub mod activity;
 pub mod clock;
 pub mod config;
+#[cfg(test)]
+mod eip_tests;
+mod eips;
 pub mod event;
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod guard_tests;
 pub mod handler;
 pub mod model;
 pub mod network;
@@ -17,6 +23,7 @@ pub mod plan;
 pub mod record;
 pub mod savings;
 pub mod store;
+pub mod verdict;
 pub mod workspaces;
 
 pub use config::Settings;

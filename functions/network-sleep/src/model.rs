@@ -152,6 +152,17 @@ pub struct Address {
     pub public_ip: Option<String>,
     pub association_id: Option<String>,
     pub network_interface_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Address {
+    /// Whether the EIP is opted in to `schedule` (tagged
+    /// `lakeops:sleep-schedule=<schedule>`): the only EIPs network-sleep may
+    /// disassociate or release, as its IAM policy says too. The ones it
+    /// allocates carry the tag from their creation.
+    pub fn is_opted_in(&self, schedule: &str) -> bool {
+        self.tags.get(SCHEDULE_TAG).map(String::as_str) == Some(schedule)
+    }
 }
 
 /// The routes of `tables` in `vpc_id` that send traffic to `gateway_id`.

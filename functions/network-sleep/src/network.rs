@@ -122,6 +122,7 @@ fn address_of(a: &aws_sdk_ec2::types::Address) -> Address {
         public_ip: present(a.public_ip()),
         association_id: present(a.association_id()),
         network_interface_id: present(a.network_interface_id()),
+        tags: tags_of(a.tags()),
     }
 }
 

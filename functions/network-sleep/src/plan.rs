@@ -175,6 +175,18 @@ pub fn wake_step(
                 retryable: false,
             };
         }
+        if !address.is_opted_in(&record.schedule) {
+            // The deleted gateway's interface lets go of the EIP by itself;
+            // network-sleep may only disassociate EIPs opted in by the tag.
+            return WakeStep::Blocked {
+                reason: format!(
+                    "Elastic IP {allocation_id} is still associated with {eni}, the interface of a deleted gateway; \
+                     EC2 frees it shortly (network-sleep disassociates only EIPs tagged {SCHEDULE_TAG}={})",
+                    record.schedule
+                ),
+                retryable: true,
+            };
+        }
         disassociate = address.association_id.clone();
     }
     WakeStep::Create {
@@ -261,7 +273,7 @@ mod tests {
     use crate::record::record_for_sleep;
     use crate::record::tests::{gateway, table};
     use proptest::prelude::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     const NOW: i64 = 1_795_264_488;
 
@@ -278,6 +290,9 @@ mod tests {
             public_ip: Some("198.51.100.7".into()),
             association_id: eni.map(|_| "eipassoc-1".to_string()),
             network_interface_id: eni.map(String::from),
+            tags: [(SCHEDULE_TAG.to_string(), "nightly".to_string())]
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -353,6 +368,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn wake_waits_for_ec2_to_free_an_eip_that_is_not_opted_in() {
+        let record = asleep_record();
+        let gateways = vec![dead(gateway("nat-1", 0))];
+        for tags in [
+            BTreeMap::new(),
+            [(SCHEDULE_TAG.to_string(), "weekend".to_string())].into(),
+        ] {
+            let address = Address {
+                tags,
+                ..address(Some("eni-nat-1"))
+            };
+            match wake_step(&record, &gateways, Some(&address)) {
+                WakeStep::Blocked { reason, retryable } => {
+                    assert!(retryable, "EC2 frees it when the interface goes");
+                    assert!(
+                        reason.contains("lakeops:sleep-schedule=nightly"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("never disassociates an EIP that is not opted in: {other:?}"),
+            }
+        }
     }
 
     #[test]

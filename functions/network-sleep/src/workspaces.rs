@@ -1,19 +1,22 @@
 //! The Databricks side: is any work running that needs the network?
 //!
 //! A sleep reads each configured workspace's clusters (`GET
-//! /api/2.1/clusters/list`) and active job runs (`GET
-//! /api/2.1/jobs/runs/list?active_only=true`). Any active run, or a cluster
-//! that is starting, resizing, restarting or was active within the idle
-//! threshold, blocks the sleep. Running clusters idle past the threshold are
-//! terminated (`POST /api/2.1/clusters/delete`) when the sleep goes ahead.
-//! A workspace that cannot be read blocks the sleep too: no answer is not
-//! "nothing is running".
+//! /api/2.1/clusters/list`), active job runs (`GET
+//! /api/2.1/jobs/runs/list?active_only=true`), SQL warehouses (`GET
+//! /api/2.0/sql/warehouses`) and pipelines (`GET /api/2.0/pipelines`), every
+//! list read to its last page; [`crate::activity::assess`] decides. Running
+//! clusters idle past the threshold are terminated (`POST
+//! /api/2.1/clusters/delete`) when the sleep goes ahead. A workspace that
+//! cannot be read blocks the sleep too: no answer is not "nothing is running".
 
 use lakeops_shared::credentials::Credential;
 use lakeops_shared::databricks::{Credentials, DatabricksClient, DatabricksConnector};
 use lakeops_shared::Error;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::activity::{Activity, Cluster, Pipeline, Run, RunClusterInstance, Warehouse};
 
 /// One workspace to check, from the `WORKSPACES` setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,108 +122,55 @@ pub fn parse_credential_secret(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Cluster {
-    pub cluster_id: String,
-    #[serde(default)]
-    pub cluster_name: String,
-    #[serde(default)]
-    pub state: String,
-    #[serde(default)]
-    pub cluster_source: Option<String>,
-    /// Epoch milliseconds of the last command or job on the cluster.
-    #[serde(default)]
-    pub last_activity_time: Option<i64>,
-    #[serde(default)]
-    pub last_restarted_time: Option<i64>,
-    #[serde(default)]
-    pub start_time: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct RunClusterInstance {
-    #[serde(default)]
-    pub cluster_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Run {
-    pub run_id: i64,
-    #[serde(default)]
-    pub run_name: Option<String>,
-    #[serde(default)]
-    pub job_id: Option<i64>,
-    #[serde(default)]
-    pub cluster_instance: Option<RunClusterInstance>,
-}
-
-/// What one workspace says about sleeping.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Assessment {
-    /// Why the network must stay up; empty when it may sleep.
-    pub blockers: Vec<String>,
-    /// Running clusters idle past the threshold, to terminate.
-    pub idle_clusters: Vec<String>,
-}
-
-/// Decide from a workspace's clusters and active runs.
-pub fn assess(
-    workspace: &str,
-    clusters: &[Cluster],
-    active_runs: &[Run],
-    now_ms: i64,
-    idle_minutes: u64,
-) -> Assessment {
-    let idle_ms = idle_minutes as i64 * 60_000;
-    let mut assessment = Assessment::default();
-    for run in active_runs {
-        assessment.blockers.push(format!(
-            "workspace {workspace}: job run {} ({}) is active",
-            run.run_id,
-            run.run_name.as_deref().unwrap_or("unnamed")
-        ));
-    }
-    let run_clusters: Vec<&str> = active_runs
-        .iter()
-        .filter_map(|r| r.cluster_instance.as_ref()?.cluster_id.as_deref())
-        .collect();
-    for cluster in clusters {
-        let label = format!(
-            "workspace {workspace}: cluster {} ({})",
-            cluster.cluster_id, cluster.cluster_name
-        );
-        match cluster.state.as_str() {
-            "PENDING" | "RESTARTING" | "RESIZING" => assessment
-                .blockers
-                .push(format!("{label} is {}", cluster.state)),
-            "RUNNING" => {
-                if run_clusters.contains(&cluster.cluster_id.as_str()) {
-                    continue; // Already blocked by its run.
-                }
-                let last = cluster
-                    .last_activity_time
-                    .or(cluster.last_restarted_time)
-                    .or(cluster.start_time);
-                match last {
-                    Some(at) if now_ms - at >= idle_ms => assessment.idle_clusters.push(cluster.cluster_id.clone()),
-                    Some(at) => assessment.blockers.push(format!(
-                        "{label} is busy (last active {} min ago, idle threshold {idle_minutes} min)",
-                        (now_ms - at).max(0) / 60_000
-                    )),
-                    None => assessment.blockers.push(format!("{label} is running and its last activity is unknown")),
-                }
-            }
-            _ => {}
-        }
-    }
-    assessment
-}
-
 /// Reads and terminates through the Databricks REST API.
 #[derive(Clone)]
 pub struct DatabricksWorkspaces {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub connector: DatabricksConnector,
+}
+
+/// Guard against a server that repeats a page token forever.
+const MAX_PAGES: usize = 200;
+
+/// One page of a list: its items (under `key`), and the token of the next
+/// page, if any.
+struct Page<T> {
+    items: Vec<T>,
+    next: Option<String>,
+}
+
+/// Read a list page by page: `query(token)` is the query of the page after
+/// `token` (none for the first), `page(answer)` takes a page apart. A page
+/// token that repeats ends the reading, like an empty one.
+async fn read_all<T, A: DeserializeOwned>(
+    client: &DatabricksClient,
+    path: &str,
+    query: impl Fn(Option<&String>) -> Vec<(&'static str, String)>,
+    page: impl Fn(A) -> Page<T>,
+) -> Result<Vec<T>, Error> {
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let answer: A = client.get_query(path, &query(token.as_ref())).await?;
+        let Page { items, next } = page(answer);
+        all.extend(items);
+        match next.filter(|t| !t.is_empty()) {
+            Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+            _ => return Ok(all),
+        }
+    }
+    Ok(all)
+}
+
+fn with_token(
+    mut query: Vec<(&'static str, String)>,
+    key: &'static str,
+    token: Option<&String>,
+) -> Vec<(&'static str, String)> {
+    if let Some(token) = token {
+        query.push((key, token.clone()));
+    }
+    query
 }
 
 #[derive(Deserialize)]
@@ -241,8 +191,23 @@ struct RunPage {
     next_page_token: Option<String>,
 }
 
-/// Guard against a server that repeats a page token forever.
-const MAX_PAGES: usize = 200;
+/// `ListWarehousesResponse`.
+#[derive(Deserialize)]
+struct WarehousePage {
+    #[serde(default)]
+    warehouses: Vec<Warehouse>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// `ListPipelinesResponse`: the pipelines are under `statuses`.
+#[derive(Deserialize)]
+struct PipelinePage {
+    #[serde(default)]
+    statuses: Vec<Pipeline>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
 
 impl DatabricksWorkspaces {
     pub async fn client(&self, workspace: &WorkspaceRef) -> Result<DatabricksClient, Error> {
@@ -275,45 +240,60 @@ impl DatabricksWorkspaces {
     }
 
     pub async fn clusters(&self, client: &DatabricksClient) -> Result<Vec<Cluster>, Error> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("page_size", "100".to_string())];
-            if let Some(t) = &token {
-                query.push(("page_token", t.clone()));
+        let query = |token: Option<&String>| {
+            with_token(vec![("page_size", "100".into())], "page_token", token)
+        };
+        read_all(client, "/api/2.1/clusters/list", query, |p: ClusterPage| {
+            Page {
+                items: p.clusters,
+                next: p.next_page_token,
             }
-            let page: ClusterPage = client.get_query("/api/2.1/clusters/list", &query).await?;
-            all.extend(page.clusters);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                _ => return Ok(all),
-            }
-        }
-        Ok(all)
+        })
+        .await
     }
 
     pub async fn active_runs(&self, client: &DatabricksClient) -> Result<Vec<Run>, Error> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![
-                ("active_only", "true".to_string()),
-                ("limit", "25".to_string()),
-            ];
-            if let Some(t) = &token {
-                query.push(("page_token", t.clone()));
+        let query = |token: Option<&String>| {
+            let first = vec![("active_only", "true".into()), ("limit", "25".into())];
+            with_token(first, "page_token", token)
+        };
+        read_all(client, "/api/2.1/jobs/runs/list", query, |p: RunPage| {
+            Page {
+                items: p.runs,
+                next: p.next_page_token.filter(|_| p.has_more),
             }
-            let page: RunPage = client.get_query("/api/2.1/jobs/runs/list", &query).await?;
-            all.extend(page.runs);
-            match page
-                .next_page_token
-                .filter(|t| !t.is_empty() && page.has_more)
-            {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                _ => return Ok(all),
+        })
+        .await
+    }
+
+    pub async fn warehouses(&self, client: &DatabricksClient) -> Result<Vec<Warehouse>, Error> {
+        let query = |token: Option<&String>| {
+            with_token(vec![("page_size", "100".into())], "page_token", token)
+        };
+        read_all(
+            client,
+            "/api/2.0/sql/warehouses",
+            query,
+            |p: WarehousePage| Page {
+                items: p.warehouses,
+                next: p.next_page_token,
+            },
+        )
+        .await
+    }
+
+    pub async fn pipelines(&self, client: &DatabricksClient) -> Result<Vec<Pipeline>, Error> {
+        // 100 is the most the API allows per page.
+        let query = |token: Option<&String>| {
+            with_token(vec![("max_results", "100".into())], "page_token", token)
+        };
+        read_all(client, "/api/2.0/pipelines", query, |p: PipelinePage| {
+            Page {
+                items: p.statuses,
+                next: p.next_page_token,
             }
-        }
-        Ok(all)
+        })
+        .await
     }
 
     pub async fn terminate_cluster(
@@ -330,17 +310,27 @@ impl DatabricksWorkspaces {
 /// The Databricks calls a sleep makes, behind a trait for the handler's tests.
 #[allow(async_fn_in_trait)]
 pub trait WorkspaceApi {
-    /// The workspace's clusters and active job runs.
-    async fn inspect(&self, workspace: &WorkspaceRef) -> Result<(Vec<Cluster>, Vec<Run>), Error>;
+    /// What runs in the workspace: clusters, active job runs, SQL
+    /// warehouses and pipelines.
+    async fn inspect(&self, workspace: &WorkspaceRef) -> Result<Activity, Error>;
     async fn terminate(&self, workspace: &WorkspaceRef, cluster_id: &str) -> Result<(), Error>;
 }
 
 impl WorkspaceApi for DatabricksWorkspaces {
-    async fn inspect(&self, workspace: &WorkspaceRef) -> Result<(Vec<Cluster>, Vec<Run>), Error> {
+    async fn inspect(&self, workspace: &WorkspaceRef) -> Result<Activity, Error> {
         let client = self.client(workspace).await?;
-        let clusters = self.clusters(&client).await?;
-        let runs = self.active_runs(&client).await?;
-        Ok((clusters, runs))
+        Ok(Activity {
+            clusters: self.clusters(&client).await?,
+            runs: self.active_runs(&client).await?,
+            warehouses: self
+                .warehouses(&client)
+                .await
+                .map_err(|e| e.context("SQL warehouses"))?,
+            pipelines: self
+                .pipelines(&client)
+                .await
+                .map_err(|e| e.context("pipelines"))?,
+        })
     }
 
     async fn terminate(&self, workspace: &WorkspaceRef, cluster_id: &str) -> Result<(), Error> {
@@ -353,59 +343,6 @@ impl WorkspaceApi for DatabricksWorkspaces {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    const NOW_MS: i64 = 1_795_264_488_000;
-
-    fn cluster(id: &str, state: &str, minutes_ago: Option<i64>) -> Cluster {
-        Cluster {
-            cluster_id: id.into(),
-            cluster_name: format!("name-{id}"),
-            state: state.into(),
-            cluster_source: Some("UI".into()),
-            last_activity_time: minutes_ago.map(|m| NOW_MS - m * 60_000),
-            last_restarted_time: None,
-            start_time: None,
-        }
-    }
-
-    fn run(id: i64, cluster: Option<&str>) -> Run {
-        Run {
-            run_id: id,
-            run_name: Some("nightly-etl".into()),
-            job_id: Some(7),
-            cluster_instance: cluster.map(|c| RunClusterInstance {
-                cluster_id: Some(c.into()),
-            }),
-        }
-    }
-
-    #[test]
-    fn active_runs_and_busy_clusters_block_idle_ones_are_terminated() {
-        let clusters = vec![
-            cluster("idle", "RUNNING", Some(120)),
-            cluster("busy", "RUNNING", Some(5)),
-            cluster("starting", "PENDING", None),
-            cluster("stopped", "TERMINATED", Some(1)),
-            cluster("job", "RUNNING", Some(500)),
-        ];
-        let a = assess("dev", &clusters, &[run(42, Some("job"))], NOW_MS, 60);
-        assert_eq!(a.idle_clusters, vec!["idle"]);
-        assert_eq!(a.blockers.len(), 3, "{:?}", a.blockers);
-        assert!(a.blockers[0].contains("job run 42"));
-        assert!(a
-            .blockers
-            .iter()
-            .any(|b| b.contains("busy") && b.contains("5 min")));
-        assert!(a.blockers.iter().any(|b| b.contains("PENDING")));
-        let quiet = assess(
-            "dev",
-            &[cluster("idle", "RUNNING", Some(60))],
-            &[],
-            NOW_MS,
-            60,
-        );
-        assert!(quiet.blockers.is_empty());
-    }
 
     #[test]
     fn workspaces_setting_accepts_arns_and_objects_and_names_bad_items() {
@@ -445,42 +382,6 @@ mod tests {
             let error = parse_credential_secret(bad, "ws").unwrap_err().to_string();
             assert!(!error.contains("SECRET"), "{error}");
             assert!(error.contains("ws"), "{error}");
-        }
-    }
-
-    fn arb_cluster() -> impl Strategy<Value = Cluster> {
-        (0u8..6, prop::option::of(0i64..600), 0u8..8).prop_map(|(state, ago, id)| {
-            let states = [
-                "PENDING",
-                "RUNNING",
-                "RESTARTING",
-                "RESIZING",
-                "TERMINATING",
-                "TERMINATED",
-            ];
-            cluster(&format!("c{id}"), states[state as usize], ago)
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn only_running_clusters_idle_past_the_threshold_are_terminated(
-            clusters in proptest::collection::vec(arb_cluster(), 0..10),
-            runs in proptest::collection::vec((0i64..100, prop::option::of(0u8..8)), 0..4),
-            idle in 1u64..240,
-        ) {
-            let runs: Vec<Run> = runs.iter().map(|(id, c)| run(*id, c.map(|c| format!("c{c}")).as_deref())).collect();
-            let a = assess("ws", &clusters, &runs, NOW_MS, idle);
-            for id in &a.idle_clusters {
-                let idle_and_running = clusters.iter().any(|c| {
-                    &c.cluster_id == id && c.state == "RUNNING" && NOW_MS - c.last_activity_time.unwrap_or(NOW_MS) >= idle as i64 * 60_000
-                });
-                prop_assert!(idle_and_running, "{} is not a running idle cluster", id);
-                prop_assert!(!runs.iter().any(|r| r.cluster_instance.as_ref().and_then(|i| i.cluster_id.as_deref()) == Some(id.as_str())));
-            }
-            // Nothing active means no blocker, and any active run means one.
-            prop_assert_eq!(runs.is_empty() && clusters.iter().all(|c| c.state != "RUNNING" && !matches!(c.state.as_str(), "PENDING" | "RESTARTING" | "RESIZING")), a.blockers.is_empty() && a.idle_clusters.is_empty());
-            prop_assert!(a.blockers.len() >= runs.len());
         }
     }
 }

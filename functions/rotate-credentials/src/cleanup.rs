@@ -149,59 +149,82 @@ pub fn access_keys_to_delete(
     Ok(delete)
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC time (`2026-11-21T12:00:00Z`,
-/// with optional fraction, or a `+hh:mm` offset), or of a number of
-/// milliseconds since the epoch. `None` for anything else.
+/// Seconds since the epoch of an RFC 3339 time (`2026-11-21T12:00:00Z`, with
+/// optional fraction, or a `+hh:mm` offset), or of a number of milliseconds
+/// since the epoch. `None` for anything else.
+///
+/// The text comes from a Databricks response, so it is untrusted: it is read
+/// as bytes, never sliced as a `str` (a byte index inside a multi-byte
+/// character would panic).
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<i64>().ok().map(|ms| ms / 1000);
     }
     let bytes = text.as_bytes();
-    if bytes.len() < 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !matches!(bytes[10], b'T' | b't' | b' ')
-        || bytes[13] != b':'
-        || bytes[16] != b':'
+    let at = |i: usize| bytes.get(i).copied();
+    if at(4) != Some(b'-')
+        || at(7) != Some(b'-')
+        || !matches!(at(10), Some(b'T' | b't' | b' '))
+        || at(13) != Some(b':')
+        || at(16) != Some(b':')
     {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
+    let num = |range: std::ops::Range<usize>| ascii_number(bytes.get(range)?);
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
     {
         return None;
     }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+    let mut rest = bytes.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 {
             return None;
         }
         rest = &fraction[digits..];
     }
     let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[0..1], "+" | "-") && &rest[3..4] == ":" => {
-            let hours: i64 = rest[1..3].parse().ok()?;
-            let minutes: i64 = rest[4..6].parse().ok()?;
-            let sign = if &rest[0..1] == "-" { -1 } else { 1 };
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hours = ascii_number(&[*h1, *h2])?;
+            let minutes = ascii_number(&[*m1, *m2])?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let sign = if *sign == b'-' { -1 } else { 1 };
             sign * (hours * 3600 + minutes * 60)
         }
         _ => return None,
     };
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// The value of a short run of ASCII digits; `None` if any byte is not one.
+fn ascii_number(digits: &[u8]) -> Option<i64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+    )
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -342,9 +365,67 @@ mod tests {
             "2026-13-01T00:00:00Z",
             "2026-11-21T12:34:56",
             "2026-11-21T12:34:56.Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-21T12:34:56+24:00",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
+    }
+
+    /// Regression: a non-ASCII character where the offset is expected made
+    /// the parser slice a `str` inside that character, and panic.
+    #[test]
+    fn non_ascii_times_are_rejected_without_panicking() {
+        for bad in [
+            "2026-11-21T12:34:56é:000",
+            "2026-11-21T12:34:56+0é:0",
+            "2026-11-21T12:34:56+01:é",
+            "2026-11-21T12:34:56.5€000",
+            "202é-11-21T12:34:56Z",
+            "2026-11-21T12:34:5é",
+            "２０２６-11-21T12:34:56Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    /// (year, month, day) of a day count since 1970-01-01 (Hinnant's inverse).
+    fn civil_from_days(days: i64) -> (i64, i64, i64) {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day)
+    }
+
+    /// An RFC 3339 rendering of `epoch` at an offset of `offset_minutes`.
+    fn rfc3339(epoch: i64, offset_minutes: i64, fraction: Option<u32>, lower: bool) -> String {
+        let local = epoch + offset_minutes * 60;
+        let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+        let secs = local.rem_euclid(86_400);
+        let zone = match offset_minutes {
+            0 if lower => "z".to_string(),
+            0 => "Z".to_string(),
+            o => format!(
+                "{}{:02}:{:02}",
+                if o < 0 { '-' } else { '+' },
+                o.abs() / 60,
+                o.abs() % 60
+            ),
+        };
+        let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+        format!(
+            "{y:04}-{m:02}-{d:02}{}{:02}:{:02}:{:02}{fraction}{zone}",
+            if lower { 't' } else { 'T' },
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
     }
 
     fn any_keys() -> impl Strategy<Value = Vec<AccessKeyInfo>> {
@@ -377,6 +458,40 @@ mod tests {
             }
             let text = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60);
             prop_assert_eq!(parse_time(&text), Some(t));
+        }
+
+        /// Whatever Databricks sends, the parser answers and never panics.
+        #[test]
+        fn time_parser_never_panics(text in any::<String>()) {
+            let _ = parse_time(&text);
+        }
+
+        /// Near-valid texts reach every branch: a valid time cut anywhere
+        /// (on a char boundary) and followed by anything.
+        #[test]
+        fn time_parser_never_panics_on_damaged_times(
+            epoch in 0i64..253_402_300_799,
+            cut in 0usize..30,
+            tail in "\\PC{0,8}",
+        ) {
+            let valid = rfc3339(epoch, 0, None, false);
+            let cut = cut.min(valid.len());
+            let text = format!("{}{tail}", &valid[..cut]);
+            if let Some(parsed) = parse_time(&text) {
+                prop_assert!(parsed >= -86_400);
+            }
+        }
+
+        /// Every valid RFC 3339 time reads back as the instant it names.
+        #[test]
+        fn valid_times_round_trip(
+            epoch in 0i64..253_402_214_400,
+            offset in -(23 * 60 + 59)..=(23i64 * 60 + 59),
+            fraction in proptest::option::of(0u32..1_000_000_000),
+            lower in any::<bool>(),
+        ) {
+            let text = rfc3339(epoch, offset, fraction, lower);
+            prop_assert_eq!(parse_time(&text), Some(epoch), "{}", text);
         }
 
         #[test]

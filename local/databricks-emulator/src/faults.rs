@@ -41,6 +41,10 @@ pub struct FaultConfig {
     pub credential_failure_format: Option<String>,
     /// Added latency for every affected API request, in milliseconds.
     pub latency_ms: u64,
+    /// Fields removed from the JSON answers of affected requests that succeed,
+    /// as dotted paths (`token_value`, `token_info.token_id`): a service that
+    /// answers without a field its clients need. Not counted down.
+    pub omit_response_fields: Vec<String>,
 }
 
 /// Counts of faults injected so far (reported by GET /_emulator/faults).
@@ -114,6 +118,18 @@ pub fn decide(
     decision
 }
 
+/// Remove each dotted `path` from `value`; paths that are not there are ignored.
+pub fn omit_fields(value: &mut serde_json::Value, paths: &[String]) {
+    for path in paths {
+        let mut parts: Vec<&str> = path.split('.').collect();
+        let Some(last) = parts.pop() else { continue };
+        let parent = parts.iter().try_fold(&mut *value, |v, key| v.get_mut(*key));
+        if let Some(serde_json::Value::Object(map)) = parent {
+            map.remove(last);
+        }
+    }
+}
+
 /// Whether this credential creation must fail, and whether as text/plain. Counts down
 /// `credential_validation_failures`.
 pub fn credential_failure(cfg: &mut FaultConfig, counters: &mut FaultCounters) -> Option<bool> {
@@ -145,11 +161,11 @@ pub fn credential_failure_error(plain: bool) -> ApiError {
 
 pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    let (decision, latency, retry_after) = {
+    let (decision, latency, retry_after, omit) = {
         let mut guard = app.lock();
         let state = &mut *guard;
         if !state.faults.applies_to(&path) {
-            (FaultDecision::Pass, 0, 1)
+            (FaultDecision::Pass, 0, 1, Vec::new())
         } else {
             let (a, b) = {
                 let mut rng = rand::rng();
@@ -160,6 +176,7 @@ pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Res
                 d,
                 state.faults.latency_ms,
                 state.faults.retry_after_seconds.unwrap_or(1),
+                state.faults.omit_response_fields.clone(),
             )
         }
     };
@@ -167,7 +184,8 @@ pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Res
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     match decision {
-        FaultDecision::Pass => next.run(req).await,
+        FaultDecision::Pass if omit.is_empty() => next.run(req).await,
+        FaultDecision::Pass => without_fields(next.run(req).await, &omit).await,
         FaultDecision::Throttle => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "REQUEST_LIMIT_EXCEEDED",
@@ -183,6 +201,30 @@ pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Res
         .with_retry_after(retry_after)
         .into_response(),
     }
+}
+
+/// The response with `paths` removed from its JSON body, when it succeeded
+/// with one; any other response as it was.
+async fn without_fields(response: Response, paths: &[String]) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "emulator: could not read its own answer",
+        )
+        .into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    omit_fields(&mut value, paths);
+    let text = value.to_string();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 #[cfg(test)]
@@ -259,6 +301,28 @@ mod tests {
         };
         assert!(cfg.validate().is_err());
         assert!(serde_json::from_str::<FaultConfig>(r#"{"throttle_rat": 1}"#).is_err());
+    }
+
+    #[test]
+    fn omitted_fields_are_removed_at_any_depth_and_others_kept() {
+        let mut answer = serde_json::json!({
+            "token_value": "dapi1",
+            "token_info": {"token_id": "t1", "comment": "c"},
+        });
+        omit_fields(
+            &mut answer,
+            &[
+                "token_value".into(),
+                "token_info.token_id".into(),
+                "nope.deeper".into(),
+            ],
+        );
+        assert_eq!(answer, serde_json::json!({"token_info": {"comment": "c"}}));
+        let cfg: FaultConfig = serde_json::from_str(
+            r#"{"omit_response_fields": ["secret"], "path_contains": "/secrets"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.omit_response_fields, vec!["secret"]);
     }
 
     proptest! {

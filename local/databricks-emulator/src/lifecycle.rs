@@ -126,6 +126,76 @@ pub fn run_state(phase: RunPhase, now_ms: i64, delay_ms: i64) -> RunState {
     }
 }
 
+/// The phase a SQL warehouse was last put in by a request; each settles after
+/// the cluster delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WarehousePhaseKind {
+    /// Created or started: STARTING, then RUNNING.
+    Starting,
+    /// Stopped by request: STOPPING, then STOPPED.
+    Stopping,
+    /// Deleted by request: DELETING, then DELETED.
+    Deleting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarehousePhase {
+    pub kind: WarehousePhaseKind,
+    pub since_ms: i64,
+}
+
+pub fn warehouse_state(phase: WarehousePhase, now_ms: i64, delay_ms: i64) -> &'static str {
+    let settled = now_ms - phase.since_ms >= delay_ms;
+    match (phase.kind, settled) {
+        (WarehousePhaseKind::Starting, false) => "STARTING",
+        (WarehousePhaseKind::Starting, true) => "RUNNING",
+        (WarehousePhaseKind::Stopping, false) => "STOPPING",
+        (WarehousePhaseKind::Stopping, true) => "STOPPED",
+        (WarehousePhaseKind::Deleting, false) => "DELETING",
+        (WarehousePhaseKind::Deleting, true) => "DELETED",
+    }
+}
+
+/// What a pipeline was last asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PipelinePhaseKind {
+    /// Created, or its update ended: IDLE.
+    Idle,
+    /// An update started: STARTING for one delay, then RUNNING; a triggered
+    /// (not continuous) update completes after a second delay, and the
+    /// pipeline is IDLE again.
+    Update { continuous: bool },
+    /// Stopped by request: STOPPING, then IDLE.
+    Stopping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelinePhase {
+    pub kind: PipelinePhaseKind,
+    pub since_ms: i64,
+}
+
+/// The pipeline's state and its latest update's state (`None` before any update).
+pub fn pipeline_state(
+    phase: PipelinePhase,
+    now_ms: i64,
+    delay_ms: i64,
+) -> (&'static str, Option<&'static str>) {
+    let elapsed = now_ms - phase.since_ms;
+    match phase.kind {
+        PipelinePhaseKind::Idle => ("IDLE", None),
+        PipelinePhaseKind::Update { .. } if elapsed < delay_ms => {
+            ("STARTING", Some("INITIALIZING"))
+        }
+        PipelinePhaseKind::Update { continuous: false } if elapsed >= 2 * delay_ms => {
+            ("IDLE", Some("COMPLETED"))
+        }
+        PipelinePhaseKind::Update { .. } => ("RUNNING", Some("RUNNING")),
+        PipelinePhaseKind::Stopping if elapsed < delay_ms => ("STOPPING", Some("STOPPING")),
+        PipelinePhaseKind::Stopping => ("IDLE", Some("CANCELED")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +253,59 @@ mod tests {
         assert_eq!(
             run_state(late_cancel, 600, 100).result_state,
             Some("SUCCESS")
+        );
+    }
+
+    #[test]
+    fn warehouse_starts_runs_stops_and_is_deleted() {
+        let phase = |kind, since_ms| WarehousePhase { kind, since_ms };
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Starting, 0), 50, 100),
+            "STARTING"
+        );
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Starting, 0), 100, 100),
+            "RUNNING"
+        );
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Stopping, 0), 99, 100),
+            "STOPPING"
+        );
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Stopping, 0), 100, 100),
+            "STOPPED"
+        );
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Deleting, 0), 1, 100),
+            "DELETING"
+        );
+        assert_eq!(
+            warehouse_state(phase(WarehousePhaseKind::Deleting, 0), 200, 100),
+            "DELETED"
+        );
+    }
+
+    #[test]
+    fn pipeline_updates_start_run_and_end_or_are_stopped() {
+        let phase = |kind| PipelinePhase { kind, since_ms: 0 };
+        let triggered = phase(PipelinePhaseKind::Update { continuous: false });
+        assert_eq!(
+            pipeline_state(phase(PipelinePhaseKind::Idle), 5, 100),
+            ("IDLE", None)
+        );
+        assert_eq!(pipeline_state(triggered, 50, 100).0, "STARTING");
+        assert_eq!(pipeline_state(triggered, 150, 100).0, "RUNNING");
+        assert_eq!(
+            pipeline_state(triggered, 200, 100),
+            ("IDLE", Some("COMPLETED"))
+        );
+        let continuous = phase(PipelinePhaseKind::Update { continuous: true });
+        assert_eq!(pipeline_state(continuous, 1_000_000, 100).0, "RUNNING");
+        let stopping = phase(PipelinePhaseKind::Stopping);
+        assert_eq!(pipeline_state(stopping, 10, 100).0, "STOPPING");
+        assert_eq!(
+            pipeline_state(stopping, 100, 100),
+            ("IDLE", Some("CANCELED"))
         );
     }
 

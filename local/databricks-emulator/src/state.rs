@@ -19,7 +19,9 @@ use serde_json::{json, Map, Value};
 
 use crate::errors::ApiError;
 use crate::faults::{FaultConfig, FaultCounters};
-use crate::lifecycle::{ClusterPhase, RunPhase, WorkspaceProvisioning};
+use crate::lifecycle::{
+    ClusterPhase, PipelinePhase, RunPhase, WarehousePhase, WorkspaceProvisioning,
+};
 
 /// Timing and identity settings fixed at start.
 #[derive(Debug, Clone)]
@@ -81,6 +83,24 @@ pub struct ClusterRecord {
     pub phase: ClusterPhase,
 }
 
+/// A SQL warehouse: its settings as created, and its phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarehouseRecord {
+    pub info: Value,
+    pub phase: WarehousePhase,
+    /// Lists are in creation order.
+    pub created_ms: i64,
+}
+
+/// A pipeline: its spec and who made it, its phase, and its updates (newest first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineRecord {
+    pub info: Value,
+    pub phase: PipelinePhase,
+    /// (update id, creation time ms), newest first.
+    pub updates: Vec<(String, i64)>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub info: Value,
@@ -111,6 +131,11 @@ pub struct WorkspaceData {
     pub repos: BTreeMap<i64, Value>,
     pub secret_scopes: BTreeMap<String, SecretScope>,
     pub statements: BTreeMap<String, Value>,
+    /// Absent from state files written before warehouses were emulated.
+    #[serde(default)]
+    pub warehouses: BTreeMap<String, WarehouseRecord>,
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineRecord>,
 }
 
 /// Unity Catalog objects, which belong to a metastore (shared by every workspace

@@ -4,7 +4,9 @@
 pub mod compute;
 pub mod jobs;
 pub mod misc;
+pub mod pipelines;
 pub mod tokens;
+pub mod warehouses;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -108,6 +110,35 @@ pub fn router() -> Router<App> {
         .route("/api/2.0/secrets/acls/list", get(m::list_acls))
         .route("/api/2.0/secrets/acls/get", get(m::get_acl))
         .route("/api/2.0/secrets/acls/delete", post(m::delete_acl))
+        .route(
+            "/api/2.0/sql/warehouses",
+            get(warehouses::list).post(warehouses::create),
+        )
+        .route(
+            "/api/2.0/sql/warehouses/{id}",
+            get(warehouses::get).delete(warehouses::delete),
+        )
+        .route(
+            "/api/2.0/sql/warehouses/{id}/start",
+            post(warehouses::start),
+        )
+        .route("/api/2.0/sql/warehouses/{id}/stop", post(warehouses::stop))
+        .route(
+            "/api/2.0/pipelines",
+            get(pipelines::list).post(pipelines::create),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}",
+            get(pipelines::get).delete(pipelines::delete),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}/updates",
+            post(pipelines::start_update),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}/stop",
+            post(pipelines::stop),
+        )
         .route("/api/2.0/sql/statements", post(m::execute_statement))
         .route(
             "/api/2.0/sql/statements/{statement_id}",
