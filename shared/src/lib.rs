@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod databricks;
 pub mod error;
 pub mod retry;
+pub mod s3_uri;
 pub mod secret;
 pub mod settings;
 pub mod spec;

@@ -521,3 +521,81 @@ async fn emergency_drops_alert_and_hostile_files_fail_alone() {
     assert_eq!(alert["rows"], 3);
     assert_eq!(alert["table"], "lake_emergency.incident_42");
 }
+
+/// Before lake setup (a fresh stack on its default spec) a layer database
+/// may be missing: moto answers CreateTable with EntityNotFoundException, as
+/// Glue does, and catalog-ingest creates the database, then the table. In
+/// the same batch a small gzip file that expands to a JSON object of 15 000
+/// fields fails alone, with a reason naming it and the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_layer_database_is_created_and_a_hostile_file_fails_alone() {
+    let lake = Lake::start().await;
+    lake.glue
+        .delete_database()
+        .name("lake_curated")
+        .send()
+        .await
+        .unwrap();
+    let good_size = lake
+        .put(
+            "lake-curated",
+            "totals/dt=1/t.parquet",
+            parquet_file(2, false),
+        )
+        .await;
+    let fields: Vec<String> = (0..15_000).map(|i| format!("\"f{i}\":1")).collect();
+    let wide = gzip(format!("{{\"a\":{{{}}}}}\n", fields.join(",")).as_bytes());
+    let wide_size = lake.put("lake-raw", "wide/w.json.gz", wide).await;
+    let (response, report) = handle_batch(
+        &lake.api,
+        &lake.config,
+        sqs_event(vec![
+            sqs_record(
+                "good",
+                "ObjectCreated:Put",
+                "lake-curated",
+                "totals/dt=1/t.parquet",
+                good_size,
+            ),
+            sqs_record(
+                "wide",
+                "ObjectCreated:Put",
+                "lake-raw",
+                "wide/w.json.gz",
+                wide_size,
+            ),
+        ]),
+    )
+    .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec!["wide"], "{:#?}", report.objects);
+    let reason = report
+        .objects
+        .iter()
+        .find_map(|(id, _, outcome)| match outcome {
+            Outcome::Failed { reason, .. } if id == "wide" => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reason.contains("s3://lake-raw/wide/w.json.gz") && reason.contains("10000 nested fields"),
+        "{reason}"
+    );
+    assert_eq!(report.databases_created, 1);
+    let database = lake
+        .glue
+        .get_database()
+        .name("lake_curated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        database.database().and_then(|d| d.location_uri()),
+        Some("s3://lake-curated/")
+    );
+    assert_eq!(lake.partitions("lake_curated", "totals").await.len(), 1);
+}

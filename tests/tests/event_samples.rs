@@ -9,7 +9,7 @@
 use lakeops_tests::event_pattern::matches;
 use lakeops_tests::repo_root;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An EventBridge rule of the template (`Resource.Event` for SAM events, the
 /// resource id for `AWS::Events::Rule`) and the samples it is for.
@@ -45,10 +45,9 @@ const SCHEDULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Hand-made SQS events of catalog-ingest, not yet documented samples: the
-/// catalog-ingest part of issue 14 replaces them with the documented S3 and
-/// SQS samples and lists those in SOURCES.md; then this list is emptied.
-const NOT_YET_DOCUMENTED: &[&str] = &[
+/// catalog-ingest's own sample-data events (our buckets, keys and sizes),
+/// each in the structure of the documented S3-through-SQS sample.
+const SHAPED_LIKE_THE_S3_SAMPLE: &[&str] = &[
     "catalog-ingest-batch.json",
     "catalog-ingest-csv-gzip.json",
     "catalog-ingest-csv.json",
@@ -58,6 +57,7 @@ const NOT_YET_DOCUMENTED: &[&str] = &[
     "catalog-ingest-removal.json",
     "catalog-ingest-tsv.json",
 ];
+const S3_THROUGH_SQS_SAMPLE: &str = "catalog-ingest-s3-put-and-delete.json";
 
 /// The shape lake-grants once expected, which AWS never sends.
 fn invented_glue_event() -> Value {
@@ -366,19 +366,9 @@ fn every_aws_originated_sample_names_its_aws_page() {
         );
         assert!(!note.is_empty(), "{file}: say what was substituted");
     }
-    for name in NOT_YET_DOCUMENTED {
-        assert!(
-            repo_root().join("events").join(name).is_file(),
-            "{name} is gone: drop it from NOT_YET_DOCUMENTED"
-        );
-        assert!(
-            !sources.contains_key(*name),
-            "{name} is documented now: drop it from NOT_YET_DOCUMENTED"
-        );
-    }
     for name in sample_files() {
         let aws = name.contains("-aws-") || looks_aws_originated(&sample(&name));
-        if aws && !NOT_YET_DOCUMENTED.contains(&name.as_str()) {
+        if aws {
             assert!(
                 sources.contains_key(&name),
                 "events/{name} is AWS-originated: list its AWS page in events/SOURCES.md"
@@ -395,6 +385,60 @@ fn every_aws_originated_sample_names_its_aws_page() {
             "{name} is used as an AWS sample: list it in SOURCES.md"
         );
     }
+}
+
+/// Every leaf path of an SQS event of S3 notifications: the SQS record's
+/// fields and, parsed from its body, the S3 records' fields.
+fn s3_through_sqs_paths(event: &Value) -> BTreeSet<String> {
+    fn leaves(value: &Value, path: String, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    leaves(v, format!("{path}/{key}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for v in items {
+                    leaves(v, format!("{path}[]"), out);
+                }
+            }
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for record in event["Records"].as_array().expect("Records") {
+        let mut sqs = record.clone();
+        let body = sqs
+            .as_object_mut()
+            .and_then(|m| m.remove("body"))
+            .expect("an SQS record has a body");
+        leaves(&sqs, "sqs".into(), &mut out);
+        let body: Value = serde_json::from_str(body.as_str().expect("body is a string"))
+            .expect("the body is an S3 notification");
+        leaves(&body, "s3".into(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn our_catalog_ingest_samples_have_only_documented_fields() {
+    let documented = s3_through_sqs_paths(&sample(S3_THROUGH_SQS_SAMPLE));
+    for name in SHAPED_LIKE_THE_S3_SAMPLE {
+        let extra: Vec<_> = s3_through_sqs_paths(&sample(name))
+            .difference(&documented)
+            .cloned()
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "events/{name} has fields the documented sample has not: {extra:?}"
+        );
+    }
+    // The check can fail: an invented field is caught.
+    let mut invented = sample(SHAPED_LIKE_THE_S3_SAMPLE[0]);
+    invented["Records"][0]["bucketName"] = json!("x");
+    assert!(!s3_through_sqs_paths(&invented).is_subset(&documented));
 }
 
 #[test]

@@ -210,6 +210,19 @@ impl Lake {
         let (raw, curated, emergency) = (layer("raw"), layer("curated"), layer("emergency"));
         let text = |v: &Value| v.as_str().unwrap().to_string();
 
+        // A fresh stack: no lake spec uploaded, no lake setup run. A dropped
+        // file is catalogued all the same, with the default spec the
+        // template gives catalog-ingest (named as the sample spec names
+        // things), its layer database created on the way.
+        let first = fresh_stack_catalogues_a_dropped_file(
+            &s3,
+            &glue,
+            &text(&raw["bucket"]),
+            &text(&raw["database"]),
+        )
+        .await;
+        eprintln!("before any spec or lake setup: {first:?}");
+
         // The layer databases (and everything else of the lake) come from
         // catalog-setup, invoked as an operator would.
         let setup = lambda
@@ -449,6 +462,43 @@ impl Lake {
 }
 
 type Catalog = BTreeMap<String, (Option<GlueTable>, Vec<Partition>)>;
+
+/// Drop a CSV file into the raw bucket of a stack that has no lake spec
+/// yet, and wait for its table: the columns Glue holds.
+async fn fresh_stack_catalogues_a_dropped_file(
+    s3: &aws_sdk_s3::Client,
+    glue: &aws_sdk_glue::Client,
+    raw_bucket: &str,
+    raw_database: &str,
+) -> Vec<(String, String)> {
+    s3.put_object()
+        .bucket(raw_bucket)
+        .key("first drop/dt=2026-11-19/first.csv")
+        .body(b"id,what\n1,hello\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let table = eventually(FIRST_DEADLINE, || async move {
+        let found = glue
+            .get_table()
+            .database_name(raw_database)
+            .name("first_drop")
+            .send()
+            .await
+            .ok()?;
+        Some(GlueTable::of(found.table()?))
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!("no table {raw_database}.first_drop: the default spec did not catalogue the file")
+    });
+    assert_eq!(
+        table.columns,
+        pairs(&[("id", "bigint"), ("what", "string")])
+    );
+    assert_eq!(table.location, format!("s3://{raw_bucket}/first drop/"));
+    table.columns
+}
 
 async fn queue_attribute(
     sqs: &aws_sdk_sqs::Client,

@@ -42,6 +42,8 @@ pub struct PartitionError {
 pub enum Created {
     Created,
     AlreadyExists,
+    /// The table's database does not exist (lake setup has not run yet).
+    NoDatabase,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,13 @@ pub trait IngestApi: Sync {
     ) -> impl Future<Output = Result<Option<TableDefinition>>> + Send;
     fn create_table(&self, table: &TableDefinition)
         -> impl Future<Output = Result<Created>> + Send;
+    /// Create a database (success when it exists already).
+    fn create_database(
+        &self,
+        name: &str,
+        location_uri: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Replace the table's columns, if the table is still at `table.version_id`;
     /// Glue keeps the previous version.
     fn update_table(&self, table: &TableDefinition)

@@ -294,10 +294,46 @@ impl IngestApi for AwsIngest {
             {
                 Ok(Created::AlreadyExists)
             }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
+                Ok(Created::NoDatabase)
+            }
             Err(e) => Err(aws_error(
                 format!("glue:CreateTable {}.{}", table.database, table.name),
                 e,
             )),
+        }
+    }
+
+    async fn create_database(
+        &self,
+        name: &str,
+        location_uri: &str,
+        description: &str,
+    ) -> Result<()> {
+        let input = glue::DatabaseInput::builder()
+            .name(name)
+            .location_uri(location_uri)
+            .description(description)
+            .build()
+            .map_err(|e| Error::terminal(format!("glue:CreateDatabase {name}: {e}")))?;
+        match self
+            .glue
+            .create_database()
+            .database_input(input)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_already_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_error(format!("glue:CreateDatabase {name}"), e)),
         }
     }
 
@@ -478,5 +514,11 @@ mod tests {
         assert!(!is_data_key("t/dt=1/", "t/dt=1/.a.crc"));
         assert!(!is_data_key("t/dt=1/", "t/dt=1/_temporary/0/a.csv"));
         assert!(!is_data_key("t/dt=1/", "t/dt=1/"));
+    }
+}
+
+impl crate::spec_source::SpecStore for AwsIngest {
+    async fn read_spec(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        crate::settings::read_spec_from_s3(&self.s3, bucket, key).await
     }
 }

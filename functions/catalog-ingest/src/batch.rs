@@ -30,27 +30,21 @@
 //! converge on the catalog a single clean delivery gives.
 
 use crate::api::{
-    ByteRange, CrawlStart, Created, IngestApi, PartitionSpec, Updated, MAX_CREATE_PARTITIONS,
+    CrawlStart, Created, IngestApi, PartitionSpec, Updated, MAX_CREATE_PARTITIONS,
     MAX_DELETE_PARTITIONS, MAX_GET_PARTITIONS,
 };
 use crate::cache::{probe_before_create, CatalogCache, TableId};
-use crate::format::{
-    format_from_name, gunzip_prefix, is_gzip, sniff_text, valid_text_prefix, Compression,
-    PARQUET_MAGIC,
-};
-use crate::layout::{decode_event_key, place, Place, Placement};
-use crate::parquet_footer::{infer_parquet, metadata_length, FIRST_TAIL_READ, FOOTER_TAIL_BYTES};
-use crate::table::{apply_additions, evolve, table_definition, TableDefinition};
-use crate::text::{infer_delimited, infer_json_lines};
+use crate::examine::{examine, retried, Examined, Failure};
+use crate::layout::{place, Place, Placement};
+use crate::table::{apply_additions, evolve, TableDefinition};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
 use lakeops_shared::retry::{RetryAdvice, RetryPolicy};
-use lakeops_shared::spec::lake::{DataFormat, LakeSpec};
-use lakeops_shared::{Error, ErrorKind};
-use serde::Deserialize;
+use lakeops_shared::spec::lake::LakeSpec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
 use std::time::Instant;
+
+pub use crate::notification::{only_test_events, parse_message, EventKind, ObjectEvent};
 
 /// How much ingest reads, and where alerts go.
 #[derive(Debug, Clone)]
@@ -61,6 +55,8 @@ pub struct IngestConfig {
     pub text_sample_bytes: u64,
     /// Bound on what a gzip sample may expand to.
     pub max_decompressed_bytes: usize,
+    /// Units of work one object's schema may cost (see `limits.rs`).
+    pub work_budget: u64,
     pub retry: RetryPolicy,
 }
 
@@ -71,22 +67,10 @@ impl IngestConfig {
             alert_topic_arn,
             text_sample_bytes: 64 * 1024,
             max_decompressed_bytes: 1024 * 1024,
+            work_budget: crate::limits::DEFAULT_WORK_BUDGET,
             retry: RetryPolicy::default(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EventKind {
-    Created,
-    Removed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectEvent {
-    pub bucket: String,
-    pub key: String,
-    pub kind: EventKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +96,8 @@ pub struct Report {
     pub objects: Vec<(String, String, Outcome)>,
     /// Incompatible changes seen and not applied: `db.table: description`.
     pub drift: Vec<String>,
+    /// Layer databases created because lake setup had not run yet.
+    pub databases_created: usize,
     pub tables_created: usize,
     pub columns_added: usize,
     pub partitions_created: usize,
@@ -126,274 +112,6 @@ impl Report {
             .iter()
             .filter(|(_, _, o)| matches!(o, Outcome::Failed { .. }))
     }
-}
-
-// The S3 notification as S3 delivers it to SQS.
-#[derive(Deserialize)]
-struct Notification {
-    #[serde(rename = "Records", default)]
-    records: Vec<NotificationRecord>,
-    /// `s3:TestEvent`, sent once when a notification is configured.
-    #[serde(rename = "Event", default)]
-    event: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct NotificationRecord {
-    #[serde(rename = "eventName")]
-    event_name: String,
-    s3: S3Entity,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    key: String,
-}
-
-/// True when every message of the batch is the `s3:TestEvent` that S3 sends
-/// when a notification is configured: there is nothing to catalog, even before
-/// the lake spec exists.
-pub fn only_test_events(event: &SqsEvent) -> bool {
-    !event.records.is_empty()
-        && event
-            .records
-            .iter()
-            .all(|record| matches!(parse_message(record.body.as_deref()), Ok(events) if events.is_empty()))
-}
-
-/// The object events of one SQS message body.
-pub fn parse_message(body: Option<&str>) -> Result<Vec<ObjectEvent>, String> {
-    let body = body.ok_or("the message has no body")?;
-    let notification: Notification = serde_json::from_str(body)
-        .map_err(|e| format!("the message is not an S3 notification: {e}"))?;
-    if notification.event.as_deref() == Some("s3:TestEvent") {
-        return Ok(Vec::new());
-    }
-    let mut events = Vec::with_capacity(notification.records.len());
-    for record in notification.records {
-        let kind = if record.event_name.starts_with("ObjectCreated:") {
-            EventKind::Created
-        } else if record.event_name.starts_with("ObjectRemoved:") {
-            EventKind::Removed
-        } else {
-            continue;
-        };
-        events.push(ObjectEvent {
-            bucket: record.s3.bucket.name,
-            key: decode_event_key(&record.s3.object.key)?,
-            kind,
-        });
-    }
-    Ok(events)
-}
-
-#[derive(Debug, Clone)]
-struct Failure {
-    reason: String,
-    retryable: bool,
-}
-
-impl Failure {
-    fn rejected(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-            retryable: false,
-        }
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Self {
-            retryable: error.kind == ErrorKind::Retryable,
-            reason: error.message,
-        }
-    }
-}
-
-/// What reading an arriving object found.
-// One value per distinct object of a batch: boxing would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-enum Examined {
-    Gone,
-    Ignore(String),
-    Table {
-        placement: Placement,
-        definition: TableDefinition,
-        rows: Option<u64>,
-        size: u64,
-    },
-    Crawl {
-        crawler: String,
-        size: u64,
-    },
-}
-
-async fn retried<T, F, Fut>(retry: RetryPolicy, op: F) -> Result<T, Error>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    retry
-        .run(op, |e: &Error| {
-            if e.is_retryable() {
-                RetryAdvice::Retry
-            } else {
-                RetryAdvice::Stop
-            }
-        })
-        .await
-}
-
-/// Read what the catalog needs of one object and infer its table.
-async fn examine<A: IngestApi>(
-    api: &A,
-    config: &IngestConfig,
-    event: &ObjectEvent,
-) -> Result<Examined, Failure> {
-    let placement =
-        match place(&config.spec, &event.bucket, &event.key).map_err(Failure::rejected)? {
-            Place::Ignore(why) => return Ok(Examined::Ignore(why)),
-            Place::Object(p) => p,
-        };
-    let layer = config
-        .spec
-        .layer(&placement.layer)
-        .expect("placed in a layer of the spec");
-    let crawl = |size: u64, why: String| -> Result<Examined, Failure> {
-        if layer.crawler.enabled {
-            Ok(Examined::Crawl {
-                crawler: config.spec.crawler_name(layer),
-                size,
-            })
-        } else {
-            Err(Failure::rejected(format!(
-                "{why}, and layer `{}` has no crawler",
-                layer.name
-            )))
-        }
-    };
-    let by_name = format_from_name(&placement.file_name);
-    let retry = config.retry;
-    let bucket = event.bucket.as_str();
-    let key = event.key.as_str();
-
-    if by_name.map(|(f, _)| f) == Some(DataFormat::Parquet) {
-        if !layer.parses(DataFormat::Parquet) {
-            return crawl(0, "layer does not parse Parquet".into());
-        }
-        return examine_parquet(api, retry, bucket, key, placement).await;
-    }
-    let Some(head) = retried(retry, |_| {
-        api.read(bucket, key, ByteRange::Prefix(config.text_sample_bytes))
-    })
-    .await?
-    else {
-        return Ok(Examined::Gone);
-    };
-    let size = head.object_size;
-    if size == 0 {
-        return Ok(Examined::Ignore("empty object".into()));
-    }
-    if by_name.is_none() && head.bytes.starts_with(PARQUET_MAGIC) {
-        if !layer.parses(DataFormat::Parquet) {
-            return crawl(size, "layer does not parse Parquet".into());
-        }
-        return examine_parquet(api, retry, bucket, key, placement).await;
-    }
-    let mut complete = head.bytes.len() as u64 >= size;
-    let gzip_named = by_name.map(|(_, c)| c) == Some(Compression::Gzip);
-    let (sample, compression) = if gzip_named || is_gzip(&head.bytes) {
-        if !is_gzip(&head.bytes) {
-            return Err(Failure::rejected("named .gz but not gzip data"));
-        }
-        let (text, stream_complete) =
-            gunzip_prefix(&head.bytes, config.max_decompressed_bytes).map_err(Failure::rejected)?;
-        complete = complete && stream_complete;
-        (text, Compression::Gzip)
-    } else {
-        (head.bytes, Compression::None)
-    };
-    let format = match by_name.map(|(f, _)| f).or_else(|| sniff_text(&sample)) {
-        Some(format) => format,
-        None => return crawl(size, "unknown format".into()),
-    };
-    if !layer.parses(format) {
-        return crawl(size, format!("layer does not parse {}", format.as_str()));
-    }
-    let text = valid_text_prefix(&sample)
-        .map_err(|e| Failure::rejected(format!("not {}: {e}", format.as_str())))?;
-    let schema = match format {
-        DataFormat::Csv | DataFormat::Tsv => infer_delimited(text, format, compression, complete),
-        DataFormat::Jsonl => infer_json_lines(text, compression, complete),
-        DataFormat::Parquet => unreachable!("handled above"),
-    }
-    .map_err(Failure::rejected)?;
-    let definition = table_definition(&placement, &schema);
-    Ok(Examined::Table {
-        placement,
-        definition,
-        rows: schema.row_count,
-        size,
-    })
-}
-
-async fn examine_parquet<A: IngestApi>(
-    api: &A,
-    retry: RetryPolicy,
-    bucket: &str,
-    key: &str,
-    placement: Placement,
-) -> Result<Examined, Failure> {
-    let Some(tail) = retried(retry, |_| {
-        api.read(bucket, key, ByteRange::Suffix(FIRST_TAIL_READ))
-    })
-    .await?
-    else {
-        return Ok(Examined::Gone);
-    };
-    let size = tail.object_size;
-    let length = metadata_length(&tail.bytes, size).map_err(Failure::rejected)?;
-    let needed = (length + FOOTER_TAIL_BYTES) as usize;
-    let metadata = if needed <= tail.bytes.len() {
-        tail.bytes[tail.bytes.len() - needed..tail.bytes.len() - FOOTER_TAIL_BYTES as usize]
-            .to_vec()
-    } else {
-        let start = size - length - FOOTER_TAIL_BYTES;
-        let Some(read) = retried(retry, |_| {
-            api.read(bucket, key, ByteRange::Span { start, len: length })
-        })
-        .await?
-        else {
-            return Ok(Examined::Gone);
-        };
-        if read.bytes.len() as u64 != length {
-            return Err(Failure::rejected(
-                "the object changed while its footer was read",
-            ));
-        }
-        read.bytes
-    };
-    let schema = infer_parquet(&metadata).map_err(Failure::rejected)?;
-    let definition = table_definition(&placement, &schema);
-    Ok(Examined::Table {
-        placement,
-        definition,
-        rows: schema.row_count,
-        size,
-    })
 }
 
 struct Item {
@@ -677,9 +395,7 @@ async fn catalog_table<A: IngestApi>(
             continue;
         }
         let outcome = if is_new {
-            retried(config.retry, |_| api.create_table(&table))
-                .await
-                .map(|c| c == Created::Created)
+            create_table(api, config, &table, report).await
         } else if added > 0 {
             retried(config.retry, |_| api.update_table(&table))
                 .await
@@ -869,6 +585,47 @@ async fn catalog_table<A: IngestApi>(
             }
             round += 1;
         }
+    }
+}
+
+/// Create a table: true when this call created it. When its database does
+/// not exist yet (a stack still on its default spec, before lake setup),
+/// the database is created first, with the location catalog-setup gives it.
+async fn create_table<A: IngestApi>(
+    api: &A,
+    config: &IngestConfig,
+    table: &TableDefinition,
+    report: &mut Report,
+) -> Result<bool, lakeops_shared::Error> {
+    match retried(config.retry, |_| api.create_table(table)).await? {
+        Created::Created => return Ok(true),
+        Created::AlreadyExists => return Ok(false),
+        Created::NoDatabase => {}
+    }
+    let database = &table.database;
+    let layer = config.spec.layers.iter().find(|l| &l.database == database);
+    let location = layer
+        .map(|l| format!("s3://{}/", l.bucket))
+        .unwrap_or_default();
+    let description = format!(
+        "{} layer `{}` (created by lakeops catalog-ingest before lake setup)",
+        config.spec.name,
+        layer.map_or("?", |l| l.name.as_str())
+    );
+    retried(config.retry, |_| {
+        api.create_database(database, &location, &description)
+    })
+    .await
+    .map_err(|e| e.context(format!("glue:CreateDatabase {database}")))?;
+    report.databases_created += 1;
+    tracing::info!(database = %database, "created the layer database");
+    match retried(config.retry, |_| api.create_table(table)).await? {
+        Created::Created => Ok(true),
+        Created::AlreadyExists => Ok(false),
+        Created::NoDatabase => Err(lakeops_shared::Error::retryable(format!(
+            "glue:CreateTable {database}.{}: the database is still missing after it was created",
+            table.name
+        ))),
     }
 }
 
@@ -1105,36 +862,5 @@ async fn send_alerts<A: IngestApi>(
             Ok(()) => report.alerts_sent += 1,
             Err(error) => item.fail(&error.context("sns:Publish alert").into()),
         }
-    }
-}
-
-#[cfg(test)]
-mod test_event_tests {
-    use super::*;
-    use aws_lambda_events::sqs::SqsMessage;
-
-    fn batch(bodies: &[&str]) -> SqsEvent {
-        let mut event = SqsEvent::default();
-        event.records = bodies
-            .iter()
-            .map(|body| {
-                let mut message = SqsMessage::default();
-                message.body = Some(body.to_string());
-                message
-            })
-            .collect();
-        event
-    }
-
-    const TEST_EVENT: &str = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-21T14:56:27Z","Bucket":"lakeops-dev-raw-123456789012","RequestId":"x","HostId":"y"}"#;
-    const PUT: &str = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"t/a.csv"}}}]}"#;
-
-    #[test]
-    fn a_batch_of_test_events_needs_no_spec() {
-        assert!(only_test_events(&batch(&[TEST_EVENT, TEST_EVENT])));
-        assert!(!only_test_events(&batch(&[TEST_EVENT, PUT])));
-        assert!(!only_test_events(&batch(&[PUT])));
-        assert!(!only_test_events(&batch(&["not json"])));
-        assert!(!only_test_events(&batch(&[])));
     }
 }

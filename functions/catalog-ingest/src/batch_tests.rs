@@ -26,15 +26,35 @@ struct State {
     throttle_partitions: u32,
     /// BatchCreatePartition's next answer carries an error for values it was not sent.
     stray_partition_error: bool,
+    /// The databases, when the test tracks them (`None`: every database exists).
+    databases: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Default)]
-struct Fake {
+pub(crate) struct Fake {
     state: Mutex<State>,
 }
 
 impl Fake {
-    fn put(&self, bucket: &str, key: &str, data: &[u8]) {
+    /// Track databases: none exists until created.
+    pub(crate) fn without_databases(&self) {
+        self.state.lock().unwrap().databases = Some(BTreeMap::new());
+    }
+
+    pub(crate) fn databases(&self) -> BTreeMap<String, String> {
+        self.state
+            .lock()
+            .unwrap()
+            .databases
+            .clone()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn glue_calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub(crate) fn put(&self, bucket: &str, key: &str, data: &[u8]) {
         self.state
             .lock()
             .unwrap()
@@ -48,10 +68,6 @@ impl Fake {
             .unwrap()
             .objects
             .remove(&(bucket.to_string(), key.to_string()));
-    }
-
-    fn glue_calls(&self) -> Vec<String> {
-        self.state.lock().unwrap().calls.clone()
     }
 
     /// The Glue calls made since the last time this was asked.
@@ -81,7 +97,7 @@ impl Fake {
         }
     }
 
-    fn table(&self, db: &str, name: &str) -> Option<TableDefinition> {
+    pub(crate) fn table(&self, db: &str, name: &str) -> Option<TableDefinition> {
         self.state
             .lock()
             .unwrap()
@@ -139,12 +155,30 @@ impl IngestApi for Fake {
     async fn create_table(&self, table: &TableDefinition) -> Result<Created> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("CreateTable".into());
+        if state
+            .databases
+            .as_ref()
+            .is_some_and(|d| !d.contains_key(&table.database))
+        {
+            return Ok(Created::NoDatabase);
+        }
         let id = (table.database.clone(), table.name.clone());
         if state.tables.contains_key(&id) {
             return Ok(Created::AlreadyExists);
         }
         state.tables.insert(id, table.clone());
         Ok(Created::Created)
+    }
+
+    async fn create_database(&self, name: &str, location: &str, _description: &str) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("CreateDatabase".into());
+        state
+            .databases
+            .get_or_insert_with(BTreeMap::new)
+            .entry(name.to_string())
+            .or_insert_with(|| location.to_string());
+        Ok(())
     }
 
     async fn update_table(&self, table: &TableDefinition) -> Result<Updated> {
@@ -273,7 +307,7 @@ impl IngestApi for Fake {
     }
 }
 
-fn config() -> IngestConfig {
+pub(crate) fn config() -> IngestConfig {
     let mut config = IngestConfig::new(
         crate::test_support::spec(),
         Some("arn:aws:sns:us-east-1:1:alerts".into()),
@@ -283,7 +317,7 @@ fn config() -> IngestConfig {
 }
 
 /// An S3 notification as S3 puts it on SQS: the key form-encoded.
-fn notification(event: &str, bucket: &str, key: &str) -> String {
+pub(crate) fn notification(event: &str, bucket: &str, key: &str) -> String {
     let encoded: String =
         percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
             .to_string()
@@ -298,7 +332,7 @@ fn notification(event: &str, bucket: &str, key: &str) -> String {
     .to_string()
 }
 
-fn batch(messages: &[(&str, String)]) -> SqsEvent {
+pub(crate) fn batch(messages: &[(&str, String)]) -> SqsEvent {
     let mut event = SqsEvent::default();
     for (id, body) in messages {
         let mut message = SqsMessage::default();
@@ -309,11 +343,11 @@ fn batch(messages: &[(&str, String)]) -> SqsEvent {
     event
 }
 
-async fn run(api: &Fake, messages: &[(&str, String)]) -> (SqsBatchResponse, Report) {
+pub(crate) async fn run(api: &Fake, messages: &[(&str, String)]) -> (SqsBatchResponse, Report) {
     handle_batch(api, &config(), batch(messages)).await
 }
 
-fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+pub(crate) fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
     response
         .batch_item_failures
         .iter()
@@ -321,7 +355,7 @@ fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
         .collect()
 }
 
-fn created(key: &str) -> String {
+pub(crate) fn created(key: &str) -> String {
     notification("ObjectCreated:Put", "lake-raw", key)
 }
 

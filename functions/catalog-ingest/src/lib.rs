@@ -8,17 +8,26 @@ pub mod api;
 pub mod aws;
 pub mod batch;
 pub mod cache;
+pub mod examine;
 pub mod format;
 pub mod glue_type;
+pub mod jsonl;
 pub mod layout;
+pub mod limits;
 pub mod names;
+pub mod notification;
 pub mod parquet_footer;
 pub mod settings;
+pub mod spec_source;
 pub mod table;
 pub mod text;
 
 #[cfg(test)]
+mod batch_limits_tests;
+#[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod sample_events_tests;
 #[cfg(test)]
 mod test_support;
 

@@ -14,8 +14,10 @@
 
 use crate::format::{Column, Compression, InferredSchema};
 use crate::glue_type::{GlueType, MAX_DEPTH};
+use crate::limits::{self, Work, MAX_NESTED_FIELDS};
 use crate::names::{self, only_case_differs, printable, Reason};
 use lakeops_shared::spec::lake::DataFormat;
+use std::collections::HashSet;
 
 /// The 8-byte tail: metadata length and magic.
 pub const FOOTER_TAIL_BYTES: u64 = 8;
@@ -425,11 +427,19 @@ impl<'a> Thrift<'a> {
     }
 }
 
-/// Decode the metadata bytes (without the 8-byte tail) into a schema.
+/// Decode the metadata bytes (without the 8-byte tail) into a schema. Work
+/// is counted against the default budget; see [`infer_parquet_within`].
 pub fn infer_parquet(metadata: &[u8]) -> Result<InferredSchema, Reason> {
+    infer_parquet_within(metadata, &mut Work::default())
+}
+
+/// [`infer_parquet`], counting the schema elements and fields checked
+/// against `work`.
+pub fn infer_parquet_within(metadata: &[u8], work: &mut Work) -> Result<InferredSchema, Reason> {
     let (elements, rows) = Thrift::new(metadata)
         .file_metadata()
         .map_err(|e| format!("corrupt Parquet footer: {e}"))?;
+    work.spend(elements.len() as u64)?;
     let (root, rest) = elements
         .split_first()
         .ok_or("corrupt Parquet footer: empty schema")?;
@@ -444,10 +454,11 @@ pub fn infer_parquet(metadata: &[u8]) -> Result<InferredSchema, Reason> {
     }
     let mut raw_names = Vec::new();
     let mut types = Vec::new();
+    let mut typing = Typing { work, nested: 0 };
     for _ in 0..count {
         let node = cursor.node(1)?;
         raw_names.push(node.element.name.clone());
-        types.push(field_type(&node, 1)?);
+        types.push(field_type(&node, 1, &mut typing)?);
     }
     if cursor.pos != rest.len() {
         return Err("corrupt Parquet footer: schema elements left over".into());
@@ -461,14 +472,16 @@ pub fn infer_parquet(metadata: &[u8]) -> Result<InferredSchema, Reason> {
             ));
         }
     }
+    let columns: Vec<Column> = normalized
+        .into_iter()
+        .zip(types)
+        .map(|(n, t)| Column::new(n, t))
+        .collect();
+    limits::check_columns(&columns, typing.work)?;
     Ok(InferredSchema {
         format: DataFormat::Parquet,
         compression: Compression::None,
-        columns: normalized
-            .into_iter()
-            .zip(types)
-            .map(|(n, t)| Column::new(n, t))
-            .collect(),
+        columns,
         quoted: false,
         json_mapping: Vec::new(),
         row_count: u64::try_from(rows).ok(),
@@ -511,14 +524,34 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The work counter of one schema, and the nested elements typed so far.
+struct Typing<'w> {
+    work: &'w mut Work,
+    nested: usize,
+}
+
+impl Typing<'_> {
+    /// Count the children of a group below the columns. List and map
+    /// wrappers are elements too, so the early bound is twice the cap on
+    /// nested fields; `check_columns` applies the cap itself to the types.
+    fn children(&mut self, node: &Node) -> Result<(), Reason> {
+        self.work.spend(node.children.len() as u64)?;
+        self.nested += node.children.len();
+        if self.nested > 2 * MAX_NESTED_FIELDS {
+            return Err(limits::too_many_nested_fields("the Parquet schema"));
+        }
+        Ok(())
+    }
+}
+
 fn is_group(node: &Node) -> bool {
     node.element.physical.is_none()
 }
 
 /// The Glue type of a field, including its repetition (a bare repeated field
 /// is a list in Parquet's legacy layout).
-fn field_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
-    let ty = value_type(node, depth)?;
+fn field_type(node: &Node, depth: usize, typing: &mut Typing) -> Result<GlueType, Reason> {
+    let ty = value_type(node, depth, typing)?;
     Ok(if node.element.repetition == Some(REPEATED) {
         GlueType::Array(Box::new(ty))
     } else {
@@ -526,7 +559,7 @@ fn field_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
     })
 }
 
-fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
+fn value_type(node: &Node, depth: usize, typing: &mut Typing) -> Result<GlueType, Reason> {
     if depth > MAX_DEPTH {
         return Err(format!(
             "the Parquet schema nests deeper than {MAX_DEPTH} levels"
@@ -536,6 +569,7 @@ fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
     if !is_group(node) {
         return Ok(primitive(e));
     }
+    typing.children(node)?;
     let is_list = e.logical == Some(Logical::List) || e.converted == Some(LIST);
     let is_map =
         e.logical == Some(Logical::Map) || matches!(e.converted, Some(MAP | MAP_KEY_VALUE));
@@ -553,9 +587,9 @@ fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
             && repeated.element.name != "array"
             && !repeated.element.name.ends_with("_tuple")
         {
-            value_type(&repeated.children[0], depth + 1)?
+            value_type(&repeated.children[0], depth + 1, typing)?
         } else {
-            value_type(repeated, depth + 1)?
+            value_type(repeated, depth + 1, typing)?
         };
         return Ok(GlueType::Array(Box::new(element_type)));
     }
@@ -570,8 +604,11 @@ fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
             return Err(bad());
         };
         let (key, value) = match key_value.children.as_slice() {
-            [key, value] => (value_type(key, depth + 1)?, value_type(value, depth + 1)?),
-            [key] => (value_type(key, depth + 1)?, GlueType::Boolean),
+            [key, value] => (
+                value_type(key, depth + 1, typing)?,
+                value_type(value, depth + 1, typing)?,
+            ),
+            [key] => (value_type(key, depth + 1, typing)?, GlueType::Boolean),
             _ => return Err(bad()),
         };
         return Ok(GlueType::Map(Box::new(key), Box::new(value)));
@@ -580,6 +617,7 @@ fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
         return Ok(GlueType::String);
     }
     let mut fields: Vec<(String, GlueType)> = Vec::with_capacity(node.children.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(node.children.len());
     for child in &node.children {
         let raw = &child.element.name;
         let name = names::normalize(raw).map_err(|e| format!("nested field: {e}"))?;
@@ -589,10 +627,10 @@ fn value_type(node: &Node, depth: usize) -> Result<GlueType, Reason> {
                 printable(raw)
             ));
         }
-        if fields.iter().any(|(n, _)| *n == name) {
+        if !seen.insert(name.clone()) {
             return Err(format!("nested fields collide on `{name}`"));
         }
-        fields.push((name, field_type(child, depth + 1)?));
+        fields.push((name, field_type(child, depth + 1, typing)?));
     }
     Ok(GlueType::Struct(fields))
 }
@@ -827,6 +865,43 @@ pub(crate) mod tests {
                 assert_eq!(partial, full, "cut at {cut}");
             }
         }
+    }
+
+    /// A file whose only column is a struct of `fields` int32 fields.
+    fn wide_struct_file(fields: usize) -> Vec<u8> {
+        let body: String = (0..fields)
+            .map(|i| format!("optional int32 f{i}; "))
+            .collect();
+        parquet_file(
+            &format!("message m {{ optional group s {{ {body} }} }}"),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_huge_struct_is_refused_after_bounded_work() {
+        let file = wide_struct_file(30_000);
+        let mut work = Work::default();
+        let error = infer_parquet_within(metadata_of(&file), &mut work).unwrap_err();
+        assert!(error.contains("more than 10000 nested fields"), "{error}");
+        // The elements once, and the children of the one group once.
+        assert!(work.spent() <= 2 * 30_001 + 10, "{}", work.spent());
+        // Under the cap, the name checks stay linear: four times the fields,
+        // about four times the work (it was sixteen).
+        let spent = |fields: usize| {
+            let mut work = Work::default();
+            infer_parquet_within(metadata_of(&wide_struct_file(fields)), &mut work).unwrap();
+            work.spent()
+        };
+        let (small, large) = (spent(2000), spent(8000));
+        assert!(large <= 4 * small + 100, "{small} then {large}");
+    }
+
+    #[test]
+    fn a_footer_over_the_work_budget_is_refused() {
+        let file = wide_struct_file(2000);
+        let error = infer_parquet_within(metadata_of(&file), &mut Work::new(1000)).unwrap_err();
+        assert!(error.contains("work budget of 1000 units"), "{error}");
     }
 
     proptest! {

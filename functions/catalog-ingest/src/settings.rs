@@ -1,7 +1,12 @@
 //! Configuration, read once at init.
 //!
 //! - `LAKE_SPEC`: the lake spec as inline JSON, or
-//! - `LAKE_SPEC_URI`: `s3://bucket/key` of the lake spec (read once at init);
+//! - `LAKE_SPEC_URI`: `s3://bucket/key` of the lake spec (read on the first
+//!   batch, and again every minute; see `spec_source.rs`);
+//! - `DEFAULT_LAKE_LAYERS` (`raw=<bucket>,schematized=<bucket>,...`) and
+//!   `DEFAULT_ATHENA_RESULTS_BUCKET`, with `LAKEOPS_ENVIRONMENT`: the default
+//!   spec used while nothing is at `LAKE_SPEC_URI` (a fresh stack), see
+//!   `LakeSpec::stack_default`;
 //! - `ALERT_TOPIC_ARN`: the SNS topic of arrival alerts (required when a layer
 //!   alerts, which the emergency layer does by default);
 //! - `TEXT_SAMPLE_BYTES`: bytes read from the start of a text file (default 65536);
@@ -13,6 +18,7 @@
 use crate::batch::IngestConfig;
 use lakeops_shared::settings::{Env, SettingsError};
 use lakeops_shared::spec::lake::{parse_s3_uri, LakeSpec};
+use lakeops_shared::spec::lake_default::parse_layer_buckets;
 use lakeops_shared::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,8 @@ pub enum SpecSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub spec: SpecSource,
+    /// The spec used while nothing is at `LAKE_SPEC_URI`.
+    pub default_spec: Option<LakeSpec>,
     pub alert_topic_arn: Option<String>,
     pub text_sample_bytes: u64,
     pub cache_ttl: std::time::Duration,
@@ -49,7 +57,7 @@ pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
     }
     let spec = match (inline, uri) {
         (Some(text), None) => SpecSource::Inline(text),
-        (None, Some(uri)) => match parse_s3_uri(&uri).filter(|(_, k)| !k.is_empty()) {
+        (None, Some(uri)) => match parse_s3_uri(&uri) {
             Some((bucket, key)) => SpecSource::S3 {
                 bucket: bucket.into(),
                 key: key.into(),
@@ -68,19 +76,50 @@ pub fn read(mut env: Env) -> Result<Settings, SettingsError> {
             SpecSource::Inline(String::new())
         }
     };
+    let default_spec = default_spec(&mut env);
     env.finish()?;
     Ok(Settings {
         spec,
+        default_spec,
         alert_topic_arn,
         text_sample_bytes,
         cache_ttl: std::time::Duration::from_secs(cache_ttl_seconds),
     })
 }
 
+/// The default spec, when the template gives the layer buckets.
+fn default_spec(env: &mut Env) -> Option<LakeSpec> {
+    let layers: Option<String> = env.optional("DEFAULT_LAKE_LAYERS");
+    let athena: Option<String> = env.optional("DEFAULT_ATHENA_RESULTS_BUCKET");
+    let environment: Option<String> = env.optional("LAKEOPS_ENVIRONMENT");
+    let layers = layers?;
+    let (Some(athena), Some(environment)) = (athena, environment) else {
+        env.problem(
+            "DEFAULT_LAKE_LAYERS",
+            "needs DEFAULT_ATHENA_RESULTS_BUCKET and LAKEOPS_ENVIRONMENT",
+        );
+        return None;
+    };
+    let spec = parse_layer_buckets(&layers)
+        .map_err(|e| e.to_string())
+        .and_then(|l| LakeSpec::stack_default(&environment, &l, &athena).map_err(|e| e.message));
+    match spec {
+        Ok(spec) => Some(spec),
+        Err(problem) => {
+            env.problem("DEFAULT_LAKE_LAYERS", problem);
+            None
+        }
+    }
+}
+
 /// The ingest configuration: the spec parsed and validated, checked against
 /// the alert topic.
 pub fn config(settings: &Settings, spec_text: &str) -> Result<IngestConfig> {
-    let spec = LakeSpec::from_json(spec_text)?;
+    config_of(settings, LakeSpec::from_json(spec_text)?)
+}
+
+/// The ingest configuration of a parsed spec.
+pub fn config_of(settings: &Settings, spec: LakeSpec) -> Result<IngestConfig> {
     if settings.alert_topic_arn.is_none() {
         if let Some(layer) = spec.layers.iter().find(|l| l.alerts()) {
             return Err(Error::invalid_input(format!(
@@ -94,18 +133,31 @@ pub fn config(settings: &Settings, spec_text: &str) -> Result<IngestConfig> {
     Ok(config)
 }
 
-/// Read the spec text from S3 (at most 1 MiB).
-pub async fn read_spec_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String> {
-    let object = s3
+/// Read the spec text from S3 (at most 1 MiB); `None` when there is no such
+/// object (`NoSuchKey`: the role may list the bucket, else S3 would answer
+/// `AccessDenied`).
+pub async fn read_spec_from_s3(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    let object = match s3
         .get_object()
         .bucket(bucket)
         .key(key)
         .range("bytes=0-1048575")
         .send()
         .await
-        .map_err(|e| {
-            lakeops_shared::aws::aws_error(format!("s3:GetObject s3://{bucket}/{key}"), e)
-        })?;
+    {
+        Ok(object) => object,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => {
+            return Err(lakeops_shared::aws::aws_error(
+                format!("s3:GetObject s3://{bucket}/{key}"),
+                e,
+            ))
+        }
+    };
     let bytes = object
         .body
         .collect()
@@ -113,6 +165,7 @@ pub async fn read_spec_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str)
         .map_err(|e| Error::retryable(format!("s3:GetObject s3://{bucket}/{key} body: {e}")))?
         .into_bytes();
     String::from_utf8(bytes.to_vec())
+        .map(Some)
         .map_err(|_| Error::invalid_input("LAKE_SPEC_URI: the object is not UTF-8"))
 }
 
@@ -167,6 +220,53 @@ mod tests {
             error.contains("not both") && error.contains("TEXT_SAMPLE_BYTES"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_template_gives_a_default_spec() {
+        let layers = "raw=lakeops-dev-raw-1,schematized=lakeops-dev-schematized-1,filtered=lakeops-dev-filtered-1,emergency=lakeops-dev-emergency-1,curated=lakeops-dev-curated-1";
+        let s = read(env(&[
+            ("LAKE_SPEC_URI", "s3://specs/lake.json"),
+            ("DEFAULT_LAKE_LAYERS", layers),
+            (
+                "DEFAULT_ATHENA_RESULTS_BUCKET",
+                "lakeops-dev-athena-results-1",
+            ),
+            ("LAKEOPS_ENVIRONMENT", "dev"),
+        ]))
+        .unwrap();
+        let spec = s.default_spec.unwrap();
+        assert_eq!(
+            spec.layer("curated").unwrap().database,
+            "lakeops_dev_curated"
+        );
+        assert_eq!(
+            spec.layer_of_bucket("lakeops-dev-raw-1").unwrap().name,
+            "raw"
+        );
+        let error = read(env(&[
+            ("LAKE_SPEC_URI", "s3://specs/lake.json"),
+            ("DEFAULT_LAKE_LAYERS", "raw=lakeops-dev-raw-1"),
+            (
+                "DEFAULT_ATHENA_RESULTS_BUCKET",
+                "lakeops-dev-athena-results-1",
+            ),
+            ("LAKEOPS_ENVIRONMENT", "dev"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("DEFAULT_LAKE_LAYERS"), "{error}");
+        let error = read(env(&[
+            ("LAKE_SPEC_URI", "s3://specs/lake.json"),
+            ("DEFAULT_LAKE_LAYERS", layers),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("DEFAULT_ATHENA_RESULTS_BUCKET"), "{error}");
+        assert!(read(env(&[("LAKE_SPEC_URI", "s3://specs/lake.json")]))
+            .unwrap()
+            .default_spec
+            .is_none());
     }
 
     #[test]

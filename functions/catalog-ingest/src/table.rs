@@ -6,7 +6,7 @@ use crate::glue_type::GlueType;
 use crate::layout::Placement;
 use crate::names::Reason;
 use lakeops_shared::spec::lake::DataFormat;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const LAZY_SIMPLE_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
 pub const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
@@ -262,6 +262,10 @@ pub fn evolve(existing: &TableDefinition, file: &TableDefinition) -> Result<Evol
         ));
     }
     let mut evolution = Evolution::default();
+    // Columns are looked up by name through maps: both lists can hold
+    // thousands of columns, and a nested loop over them was quadratic.
+    let existing_at: HashMap<&str, usize> = column_positions(&existing.columns);
+    let file_names: HashSet<&str> = file.columns.iter().map(|c| c.name.as_str()).collect();
     if existing.positional() {
         for (i, column) in file.columns.iter().enumerate() {
             match existing.columns.get(i) {
@@ -273,8 +277,8 @@ pub fn evolve(existing: &TableDefinition, file: &TableDefinition) -> Result<Evol
                     })
                 }
                 Some(declared) => type_check(&mut evolution, declared, column),
-                None => match existing.columns.iter().position(|c| c.name == column.name) {
-                    Some(at) => evolution.drift.push(Drift::Moved {
+                None => match existing_at.get(column.name.as_str()) {
+                    Some(&at) => evolution.drift.push(Drift::Moved {
                         column: column.name.clone(),
                         table_position: at,
                         file_position: i,
@@ -295,14 +299,14 @@ pub fn evolve(existing: &TableDefinition, file: &TableDefinition) -> Result<Evol
         return Ok(evolution);
     }
     for (i, column) in file.columns.iter().enumerate() {
-        if let Some(declared) = existing.columns.iter().find(|c| c.name == column.name) {
-            type_check(&mut evolution, declared, column);
+        if let Some(&at) = existing_at.get(column.name.as_str()) {
+            type_check(&mut evolution, &existing.columns[at], column);
             continue;
         }
         // A new name where the table has, at the same position, a column of
         // the same type that this file lacks: most likely a rename.
         let renamed = existing.columns.get(i).filter(|declared| {
-            declared.ty == column.ty && !file.columns.iter().any(|c| c.name == declared.name)
+            declared.ty == column.ty && !file_names.contains(declared.name.as_str())
         });
         match renamed {
             Some(declared) => evolution.drift.push(Drift::Renamed {
@@ -332,14 +336,24 @@ fn type_check(evolution: &mut Evolution, declared: &Column, column: &Column) {
 /// Append the columns the table does not have yet (in arrival order), so the
 /// files of one batch fold into one table version. Returns how many.
 pub fn apply_additions(table: &mut TableDefinition, additions: &[Column]) -> usize {
+    let mut names: HashSet<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let mut added = 0;
     for column in additions {
-        if !table.columns.iter().any(|c| c.name == column.name) {
+        if names.insert(column.name.clone()) {
             table.columns.push(column.clone());
             added += 1;
         }
     }
     added
+}
+
+/// Each column's position, by name (the first, should a name repeat).
+fn column_positions(columns: &[Column]) -> HashMap<&str, usize> {
+    let mut at = HashMap::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        at.entry(column.name.as_str()).or_insert(i);
+    }
+    at
 }
 
 #[cfg(test)]

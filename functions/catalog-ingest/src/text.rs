@@ -1,12 +1,15 @@
-//! Schema inference for delimited text (CSV, TSV, with a header row) and JSON
-//! lines, from a sample of the first bytes of a file. Pure.
+//! Schema inference for delimited text (CSV, TSV, with a header row), from a
+//! sample of the first bytes of a file. Pure. JSON lines are in `jsonl.rs`.
 //!
 //! A sample usually ends mid-row; unless the sample is the whole file, the
 //! last (possibly partial) row is not used.
 
+pub use crate::jsonl::{infer_json_lines, infer_json_lines_within};
+
 use crate::format::{Column, Compression, InferredSchema};
-use crate::glue_type::{GlueType, MAX_DEPTH};
-use crate::names::{self, only_case_differs, printable, Reason};
+use crate::glue_type::GlueType;
+use crate::limits::{self, Work};
+use crate::names::{self, printable, Reason};
 use lakeops_shared::spec::lake::DataFormat;
 
 /// At most this many data rows of a sample are typed.
@@ -161,12 +164,24 @@ fn is_timestamp(v: &str) -> bool {
                 && b.len() <= 19))
 }
 
-/// Infer the schema of delimited text with a header row.
+/// Infer the schema of delimited text with a header row. Work is counted
+/// against the default budget; see [`infer_delimited_within`].
 pub fn infer_delimited(
     text: &str,
     format: DataFormat,
     compression: Compression,
     complete: bool,
+) -> Result<InferredSchema, Reason> {
+    infer_delimited_within(text, format, compression, complete, &mut Work::default())
+}
+
+/// [`infer_delimited`], counting the values typed against `work`.
+pub fn infer_delimited_within(
+    text: &str,
+    format: DataFormat,
+    compression: Compression,
+    complete: bool,
+    work: &mut Work,
 ) -> Result<InferredSchema, Reason> {
     let delimiter = if format == DataFormat::Tsv { '\t' } else { ',' };
     let (records, quoted) = split_records(text, delimiter, complete, MAX_SAMPLE_ROWS + 1);
@@ -199,6 +214,7 @@ pub fn infer_delimited(
                 names.len()
             ));
         }
+        work.spend(row.len() as u64)?;
         for (slot, value) in types.iter_mut().zip(row) {
             if let Some(ty) = value_type(value) {
                 *slot = Some(match slot.take() {
@@ -221,7 +237,8 @@ pub fn infer_delimited(
             };
             Column::new(name, ty)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    limits::check_columns(&columns, work)?;
     let row_count = (complete && records.len() <= MAX_SAMPLE_ROWS).then_some(rows.len() as u64);
     Ok(InferredSchema {
         format,
@@ -230,181 +247,6 @@ pub fn infer_delimited(
         quoted,
         json_mapping: Vec::new(),
         row_count,
-    })
-}
-
-/// While the rows of a JSON sample are merged, stands for "no value seen": a
-/// nested `null`, or the element of an empty array. It must not widen what
-/// the other rows say (`[{"a": 1}]` then `[]` is `array<struct<a:bigint>>`,
-/// not `array<string>`); what is still unseen after the sample is text.
-fn unseen() -> GlueType {
-    GlueType::Other("unseen".into())
-}
-
-fn has_unseen(ty: &GlueType) -> bool {
-    match ty {
-        GlueType::Array(item) => has_unseen(item),
-        GlueType::Struct(fields) => fields.iter().any(|(_, t)| has_unseen(t)),
-        other => *other == unseen(),
-    }
-}
-
-/// `GlueType::unify` for sampled JSON types, where unseen parts take the
-/// other side's type.
-fn merge_sampled(a: &GlueType, b: &GlueType) -> GlueType {
-    if !has_unseen(a) && !has_unseen(b) {
-        return GlueType::unify(a, b);
-    }
-    match (a, b) {
-        _ if *a == unseen() => b.clone(),
-        _ if *b == unseen() => a.clone(),
-        (GlueType::Array(x), GlueType::Array(y)) => GlueType::Array(Box::new(merge_sampled(x, y))),
-        (GlueType::Struct(x), GlueType::Struct(y)) => {
-            let mut fields = x.clone();
-            for (name, ty) in y {
-                match fields.iter_mut().find(|(n, _)| n == name) {
-                    Some((_, existing)) => *existing = merge_sampled(existing, ty),
-                    None => fields.push((name.clone(), ty.clone())),
-                }
-            }
-            GlueType::Struct(fields)
-        }
-        _ => GlueType::unify(&settle_unseen(a.clone()), &settle_unseen(b.clone())),
-    }
-}
-
-/// What stayed unseen through the whole sample is text.
-fn settle_unseen(ty: GlueType) -> GlueType {
-    match ty {
-        GlueType::Array(item) => GlueType::Array(Box::new(settle_unseen(*item))),
-        GlueType::Struct(fields) => GlueType::Struct(
-            fields
-                .into_iter()
-                .map(|(name, t)| (name, settle_unseen(t)))
-                .collect(),
-        ),
-        other if other == unseen() => GlueType::String,
-        other => other,
-    }
-}
-
-/// The Glue type of a JSON value; `None` for null.
-fn json_type(value: &serde_json::Value, depth: usize) -> Result<Option<GlueType>, Reason> {
-    use serde_json::Value;
-    if depth > MAX_DEPTH {
-        return Ok(Some(GlueType::String));
-    }
-    Ok(match value {
-        Value::Null => None,
-        Value::Bool(_) => Some(GlueType::Boolean),
-        Value::Number(n) if n.is_i64() => Some(GlueType::BigInt),
-        Value::Number(n) if n.is_u64() => Some(GlueType::Double),
-        Value::Number(_) => Some(GlueType::Double),
-        Value::String(_) => Some(GlueType::String),
-        Value::Array(items) => {
-            let mut item_type: Option<GlueType> = None;
-            for item in items.iter().take(MAX_SAMPLE_ROWS) {
-                if let Some(ty) = json_type(item, depth + 1)? {
-                    item_type = Some(match item_type {
-                        None => ty,
-                        Some(seen) => merge_sampled(&seen, &ty),
-                    });
-                }
-            }
-            Some(GlueType::Array(Box::new(item_type.unwrap_or_else(unseen))))
-        }
-        Value::Object(map) => {
-            let mut fields: Vec<(String, GlueType)> = Vec::new();
-            for (key, value) in map {
-                let name = names::normalize(key).map_err(|e| format!("nested field: {e}"))?;
-                if !only_case_differs(key, &name) {
-                    return Err(format!(
-                        "nested field `{}` is not a valid Athena name and nested JSON fields cannot be renamed",
-                        printable(key)
-                    ));
-                }
-                if fields.iter().any(|(n, _)| *n == name) {
-                    return Err(format!("nested fields collide on `{name}`"));
-                }
-                fields.push((name, json_type(value, depth + 1)?.unwrap_or_else(unseen)));
-            }
-            if fields.is_empty() {
-                // Hive has no empty struct; keep the value as text.
-                Some(GlueType::String)
-            } else {
-                Some(GlueType::Struct(fields))
-            }
-        }
-    })
-}
-
-/// Infer the schema of JSON lines: one object per line; columns are the union
-/// of the keys (sorted within a line; keys first seen in later lines appended).
-pub fn infer_json_lines(
-    text: &str,
-    compression: Compression,
-    complete: bool,
-) -> Result<InferredSchema, Reason> {
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    if !complete && !text.ends_with('\n') {
-        lines.pop();
-    }
-    let lines: Vec<&str> = lines
-        .into_iter()
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    if lines.is_empty() {
-        return Err("no complete JSON line in the first bytes of the file".into());
-    }
-    let mut keys: Vec<String> = Vec::new();
-    let mut types: Vec<Option<GlueType>> = Vec::new();
-    for (i, line) in lines.iter().take(MAX_SAMPLE_ROWS).enumerate() {
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {} is not JSON: {e}", i + 1))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(format!("line {} is not a JSON object", i + 1));
-        };
-        for (key, value) in &map {
-            let ty = json_type(value, 1).map_err(|e| format!("line {}: {e}", i + 1))?;
-            let slot = match keys.iter().position(|k| k == key) {
-                Some(at) => at,
-                None => {
-                    if keys.len() >= MAX_COLUMNS {
-                        return Err(format!("more than {MAX_COLUMNS} distinct keys"));
-                    }
-                    keys.push(key.clone());
-                    types.push(None);
-                    keys.len() - 1
-                }
-            };
-            if let Some(ty) = ty {
-                types[slot] = Some(match types[slot].take() {
-                    None => ty,
-                    Some(seen) => merge_sampled(&seen, &ty),
-                });
-            }
-        }
-    }
-    let names = names::column_names(&keys)?;
-    let json_mapping = names
-        .iter()
-        .zip(&keys)
-        .filter(|(name, key)| !only_case_differs(key, name))
-        .map(|(name, key)| (name.clone(), key.clone()))
-        .collect();
-    let columns = names
-        .into_iter()
-        .zip(types)
-        .map(|(name, ty)| Column::new(name, ty.map(settle_unseen).unwrap_or(GlueType::String)))
-        .collect();
-    Ok(InferredSchema {
-        format: DataFormat::Jsonl,
-        compression,
-        columns,
-        quoted: false,
-        json_mapping,
-        row_count: (complete && lines.len() <= MAX_SAMPLE_ROWS).then_some(lines.len() as u64),
     })
 }
 
@@ -511,88 +353,11 @@ mod tests {
         assert!(infer_delimited("a,b", DataFormat::Csv, Compression::None, false).is_err());
     }
 
-    #[test]
-    fn infers_json_lines_with_nesting() {
-        let text = concat!(
-            r#"{"id": 1, "User Name": "ann", "tags": ["a"], "geo": {"lat": 1.5, "Lon": 2}, "n": null}"#,
-            "\n",
-            r#"{"id": 2.5, "tags": [], "geo": {"lat": 1, "alt": 3}, "extra": true}"#,
-            "\n"
-        );
-        let schema = infer_json_lines(text, Compression::None, true).unwrap();
-        assert_eq!(
-            cols(&schema),
-            // Keys in the order serde_json gives them (sorted), new keys of
-            // later lines appended.
-            pairs(&[
-                ("user_name", "string"),
-                ("geo", "struct<lon:bigint,lat:double,alt:bigint>"),
-                ("id", "double"),
-                ("n", "string"),
-                ("tags", "array<string>"),
-                ("extra", "boolean"),
-            ])
-        );
-        assert_eq!(
-            schema.json_mapping,
-            vec![("user_name".to_string(), "User Name".to_string())]
-        );
-        assert_eq!(schema.row_count, Some(2));
-    }
-
-    #[test]
-    fn empty_arrays_and_nulls_do_not_widen_nested_types() {
-        let text = concat!(
-            r#"{"items": [{"sku": "a", "qty": 1}], "geo": {"lat": 1.5}, "ids": [1]}"#,
-            "\n",
-            r#"{"items": [], "geo": {"lat": null}, "ids": []}"#,
-            "\n",
-            r#"{"items": [{"sku": "b", "qty": null}], "geo": null, "ids": [[]]}"#,
-            "\n",
-            r#"{"items": [], "geo": {"lat": null}, "ids": [], "only": [], "none": {"x": null}}"#,
-            "\n"
-        );
-        let schema = infer_json_lines(text, Compression::None, true).unwrap();
-        assert_eq!(
-            cols(&schema),
-            pairs(&[
-                ("geo", "struct<lat:double>"),
-                ("ids", "array<string>"),
-                ("items", "array<struct<qty:bigint,sku:string>>"),
-                ("none", "struct<x:string>"),
-                ("only", "array<string>"),
-            ])
-        );
-    }
-
-    #[test]
-    fn rejects_bad_json_lines() {
-        let err = |t: &str| infer_json_lines(t, Compression::None, true).unwrap_err();
-        assert!(err("[1,2]\n").contains("not a JSON object"));
-        assert!(err("{\"a\":1}\n{oops}\n").contains("line 2 is not JSON"));
-        assert!(err("{\"a\":{\"b c\":1}}\n").contains("cannot be renamed"));
-        assert!(err("{\"a\":1,\"A\":2}\n").contains("both become `a`"));
-        // A partial last line is not an error.
-        let schema = infer_json_lines("{\"a\":1}\n{\"a\":", Compression::None, false).unwrap();
-        assert_eq!(cols(&schema), pairs(&[("a", "bigint")]));
-    }
-
-    #[test]
-    fn deep_json_is_bounded() {
-        let deep = format!("{{\"a\":{}1{}}}\n", "[".repeat(100), "]".repeat(100));
-        // serde_json refuses the nesting, or we cap it: either way no crash.
-        let _ = infer_json_lines(&deep, Compression::None, true);
-        let nested = format!("{{\"a\":{}1{}}}\n", "[".repeat(40), "]".repeat(40));
-        let schema = infer_json_lines(&nested, Compression::None, true).unwrap();
-        assert!(schema.columns[0].ty.to_string().contains("string"));
-    }
-
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,400}", complete in any::<bool>()) {
             let _ = infer_delimited(&text, DataFormat::Csv, Compression::None, complete);
             let _ = infer_delimited(&text, DataFormat::Tsv, Compression::None, complete);
-            let _ = infer_json_lines(&text, Compression::None, complete);
         }
 
         /// Writing a table as CSV and inferring it gives back its header and

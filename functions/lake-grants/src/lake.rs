@@ -421,12 +421,8 @@ fn lf_tag_pair(key: &str, values: impl IntoIterator<Item = String>) -> Result<lf
     )
 }
 
-/// Split `s3://bucket/key`.
-pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
-}
+// The one parser of s3:// URIs (a valid bucket name and a key).
+pub use lakeops_shared::s3_uri::parse_s3_uri;
 
 impl AwsLake {
     async fn account(&self) -> Result<String> {
@@ -961,15 +957,5 @@ mod tests {
                 arn: "arn:aws:s3:::b/p".into()
             })
         );
-    }
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(
-            parse_s3_uri("s3://bucket/policies/grants.yaml"),
-            Some(("bucket", "policies/grants.yaml"))
-        );
-        assert_eq!(parse_s3_uri("s3://bucket/"), None);
-        assert_eq!(parse_s3_uri("https://bucket/x"), None);
     }
 }

@@ -5,12 +5,8 @@ use lakeops_shared::credentials::Credential;
 use lakeops_shared::{Error, Secret};
 use serde_json::Value;
 
-/// `s3://bucket/key` → (bucket, key). Pure.
-pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
-}
+// The one parser of s3:// URIs (a valid bucket name and a key).
+pub use lakeops_shared::s3_uri::parse_s3_uri;
 
 /// The spec as given inline, or read from the `s3://` URI given instead.
 pub async fn resolve_spec(s3: &aws_sdk_s3::Client, spec: &Value) -> Result<Value, Error> {
@@ -24,8 +20,8 @@ pub async fn resolve_spec(s3: &aws_sdk_s3::Client, spec: &Value) -> Result<Value
     })?;
     let object = s3
         .get_object()
-        .bucket(&bucket)
-        .key(&key)
+        .bucket(bucket)
+        .key(key)
         .send()
         .await
         .map_err(|e| aws_error(format!("reading the spec {uri}"), e))?;
@@ -254,16 +250,5 @@ mod tests {
         assert_eq!(role_chain(None, Some("b")), vec!["b"]);
         assert!(role_chain(None, None).is_empty());
         assert_eq!(session_name("dev"), "lakeops-provision-dev");
-    }
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(
-            parse_s3_uri("s3://b/k/x.json"),
-            Some(("b".into(), "k/x.json".into()))
-        );
-        assert_eq!(parse_s3_uri("s3://b/"), None);
-        assert_eq!(parse_s3_uri("s3://b"), None);
-        assert_eq!(parse_s3_uri("https://b/k"), None);
     }
 }

@@ -27,6 +27,8 @@
 //! }
 //! ```
 
+use crate::s3_uri::parse_s3_location;
+pub use crate::s3_uri::parse_s3_uri;
 use crate::validate::{is_arn, is_bucket_name, Problems};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -505,14 +507,11 @@ impl WorkgroupSpec {
             "name",
             "must be 1-128 characters: letters, digits, `.`, `_` or `-`",
         );
-        match parse_s3_uri(&self.result_location) {
-            Some((bucket, _)) => problems.check(
-                is_bucket_name(bucket),
-                "result_location",
-                "names an invalid bucket",
-            ),
-            None => problems.add("result_location", "must be an s3://bucket/prefix/ URI"),
-        }
+        problems.check(
+            parse_s3_location(&self.result_location).is_some(),
+            "result_location",
+            "must be an s3://bucket/prefix/ URI with a valid bucket name",
+        );
         if let Some(cutoff) = self.bytes_scanned_cutoff_per_query {
             problems.check(
                 cutoff >= MIN_BYTES_SCANNED_CUTOFF,
@@ -541,13 +540,6 @@ impl WorkgroupSpec {
         }
         problems
     }
-}
-
-/// `s3://bucket/key` → (`bucket`, `key`). The key may be empty.
-pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then_some((bucket, key))
 }
 
 /// A valid Glue database/table name: lowercase ASCII letters, digits, `_`.
@@ -685,13 +677,5 @@ mod tests {
         );
         value["layers"][5]["bucket"] = json!("lakeops-dev-sandbox");
         LakeSpec::from_value(value).unwrap();
-    }
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(parse_s3_uri("s3://b/k/x"), Some(("b", "k/x")));
-        assert_eq!(parse_s3_uri("s3://b"), Some(("b", "")));
-        assert_eq!(parse_s3_uri("s3:///k"), None);
-        assert_eq!(parse_s3_uri("http://b/k"), None);
     }
 }

@@ -2,3 +2,4 @@
 //! Each spec validates up front and reports every invalid field at once.
 
 pub mod lake;
+pub mod lake_default;
