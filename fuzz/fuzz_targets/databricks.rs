@@ -85,7 +85,10 @@ fn check_error_body(status: u16, body: &str) {
     if transient {
         assert!(error.is_transient());
     }
-    assert_eq!(Error::from(error.clone()).is_retryable(), error.is_transient());
+    assert_eq!(
+        Error::from(error.clone()).is_retryable(),
+        error.is_transient()
+    );
 }
 
 const SECRET_FIELDS: [&str; 3] = ["token", "client_secret", "secret_access_key"];
@@ -112,7 +115,10 @@ fn check_secret_string(text: &str) {
         }
         let filler = if secret.contains('x') { 'y' } else { 'x' };
         let mut other = object.clone();
-        other.insert(field.into(), Value::String(filler.to_string().repeat(secret.len())));
+        other.insert(
+            field.into(),
+            Value::String(filler.to_string().repeat(secret.len())),
+        );
         let with_secret = parse_output(&Value::Object(object.clone()).to_string());
         let without = parse_output(&Value::Object(other).to_string());
         assert_eq!(
@@ -128,7 +134,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let status = u16::from_le_bytes([data[0], data[1]]);
-    let seed = data.iter().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(*b));
+    let seed = data
+        .iter()
+        .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(*b));
     let text = String::from_utf8_lossy(&data[2..]);
     check_time(&text, seed);
     check_error_body(status, &text);

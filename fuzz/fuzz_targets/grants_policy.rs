@@ -56,10 +56,19 @@ fuzz_target!(|data: &[u8]| {
     match validated {
         Ok(policy) => {
             for (i, grant) in policy.grants.iter().enumerate() {
-                let from = grant.path.starts_with("grants[") || grant.path.starts_with("data_locations[");
+                let from =
+                    grant.path.starts_with("grants[") || grant.path.starts_with("data_locations[");
                 assert!(from, "grant {i} comes from `{}`", grant.path);
-                assert!(!grant.permissions.is_empty(), "{} has no permission", grant.path);
-                assert!(grant.grantable.is_subset(&grant.permissions), "{}", grant.path);
+                assert!(
+                    !grant.permissions.is_empty(),
+                    "{} has no permission",
+                    grant.path
+                );
+                assert!(
+                    grant.grantable.is_subset(&grant.permissions),
+                    "{}",
+                    grant.path
+                );
             }
         }
         Err(problems) => assert_problems_name_fields(&problems, FIELDS),

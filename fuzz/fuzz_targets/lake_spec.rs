@@ -13,7 +13,13 @@ use lakeops_fuzz::assert_problems_name_fields;
 use lakeops_shared::spec::lake::{LakeSpec, REQUIRED_LAYERS};
 use libfuzzer_sys::fuzz_target;
 
-const FIELDS: &[&str] = &["name", "crawler_role_arn", "lake_formation", "layers", "athena"];
+const FIELDS: &[&str] = &[
+    "name",
+    "crawler_role_arn",
+    "lake_formation",
+    "layers",
+    "athena",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -23,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     match serde_json::from_str::<LakeSpec>(text) {
         Err(_) => {
             let error = parsed.expect_err("accepted what does not deserialize");
-            assert!(error.message.starts_with("lake spec: "), "{}", error.message);
+            assert!(
+                error.message.starts_with("lake spec: "),
+                "{}",
+                error.message
+            );
         }
         Ok(spec) => match spec.validate() {
             Err(problems) => {

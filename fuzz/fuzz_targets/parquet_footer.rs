@@ -59,7 +59,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(is_glue_name(&column.name), "column `{}`", column.name);
                 assert!(!schema.columns[..i].iter().any(|c| c.name == column.name));
                 let text = column.ty.to_string();
-                assert_eq!(GlueType::parse(&text), column.ty, "`{text}` does not parse back");
+                assert_eq!(
+                    GlueType::parse(&text),
+                    column.ty,
+                    "`{text}` does not parse back"
+                );
             }
         }
         Err(reason) => assert_bounded_reason(&reason),

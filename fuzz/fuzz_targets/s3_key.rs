@@ -42,19 +42,33 @@ fn s3_encode(key: &str) -> String {
 fn check_placement(segment: usize, key: &str) {
     let layer = layer(segment);
     let placed = place_in_layer(&layer, BUCKET, key);
-    assert_eq!(placed, place_in_layer(&layer, BUCKET, key), "not deterministic");
+    assert_eq!(
+        placed,
+        place_in_layer(&layer, BUCKET, key),
+        "not deterministic"
+    );
     match placed {
         Ok(Place::Object(p)) => {
-            assert!(is_glue_name(&p.table), "table `{}` is not a Glue name", p.table);
+            assert!(
+                is_glue_name(&p.table),
+                "table `{}` is not a Glue name",
+                p.table
+            );
             assert_eq!(p.database, layer.database);
             assert_eq!(p.layer, layer.name);
             assert_eq!(p.partition_keys.len(), p.partition_values.len());
             for (i, k) in p.partition_keys.iter().enumerate() {
                 assert!(is_glue_name(k), "partition key `{k}` is not a Glue name");
-                assert!(!p.partition_keys[..i].contains(k), "partition key `{k}` twice");
+                assert!(
+                    !p.partition_keys[..i].contains(k),
+                    "partition key `{k}` twice"
+                );
             }
             for v in &p.partition_values {
-                assert!(!v.is_empty() && !v.chars().any(char::is_control), "value {v:?}");
+                assert!(
+                    !v.is_empty() && !v.chars().any(char::is_control),
+                    "value {v:?}"
+                );
             }
             assert!(!p.file_name.is_empty() && !p.file_name.contains('/'));
             assert!(p.partition_prefix.ends_with('/'));

@@ -101,9 +101,15 @@ fn leaf() -> impl Strategy<Value = Leaf> {
             (Physical::INT64, ConvertedType::UINT_64),
         ])
         .prop_map(|(p, c)| Leaf::Converted(p, c)),
-        (1..=9i32).prop_flat_map(|p| (Just(Physical::INT32), Just(p), 0..=p)).prop_map(decimal_leaf),
-        (1..=18i32).prop_flat_map(|p| (Just(Physical::INT64), Just(p), 0..=p)).prop_map(decimal_leaf),
-        (1..=38i32).prop_flat_map(|p| (Just(Physical::BYTE_ARRAY), Just(p), 0..=p)).prop_map(decimal_leaf),
+        (1..=9i32)
+            .prop_flat_map(|p| (Just(Physical::INT32), Just(p), 0..=p))
+            .prop_map(decimal_leaf),
+        (1..=18i32)
+            .prop_flat_map(|p| (Just(Physical::INT64), Just(p), 0..=p))
+            .prop_map(decimal_leaf),
+        (1..=38i32)
+            .prop_flat_map(|p| (Just(Physical::BYTE_ARRAY), Just(p), 0..=p))
+            .prop_map(decimal_leaf),
         (1..=38i32)
             .prop_flat_map(|p| (Just(Physical::FIXED_LEN_BYTE_ARRAY), Just(p), 0..=p))
             .prop_map(decimal_leaf),
@@ -228,7 +234,9 @@ fn build(name: &str, field: &Field) -> TypePtr {
         }
         Field::List(element, layout, r) => {
             let repeated = match (layout, element.as_ref()) {
-                (1, Field::Leaf(leaf, _)) => Arc::new(build_leaf("array", leaf, Repetition::REPEATED)),
+                (1, Field::Leaf(leaf, _)) => {
+                    Arc::new(build_leaf("array", leaf, Repetition::REPEATED))
+                }
                 (2, _) => {
                     let wrapper = if name.len() % 2 == 0 {
                         "array".to_string()
@@ -333,10 +341,20 @@ fn primitive(t: &Type) -> String {
     };
     let name = match t.get_physical_type() {
         Physical::BOOLEAN => "boolean",
-        Physical::INT32 if logical == Some(LogicalType::Date) || converted == ConvertedType::DATE => "date",
-        Physical::INT32 if logical == int(8, true) || converted == ConvertedType::INT_8 => "tinyint",
-        Physical::INT32 if logical == int(16, true) || converted == ConvertedType::INT_16 => "smallint",
-        Physical::INT32 if logical == int(32, false) || converted == ConvertedType::UINT_32 => "bigint",
+        Physical::INT32
+            if logical == Some(LogicalType::Date) || converted == ConvertedType::DATE =>
+        {
+            "date"
+        }
+        Physical::INT32 if logical == int(8, true) || converted == ConvertedType::INT_8 => {
+            "tinyint"
+        }
+        Physical::INT32 if logical == int(16, true) || converted == ConvertedType::INT_16 => {
+            "smallint"
+        }
+        Physical::INT32 if logical == int(32, false) || converted == ConvertedType::UINT_32 => {
+            "bigint"
+        }
         Physical::INT32 => "int",
         Physical::INT64
             if matches!(logical, Some(LogicalType::Timestamp { .. }))
@@ -421,7 +439,8 @@ fn metadata_of(file: &[u8]) -> &[u8] {
 fn compare(columns: &[Field]) -> Result<(), TestCaseError> {
     let file = file_of(columns);
     let metadata = metadata_of(&file);
-    let theirs = ParquetMetaDataReader::decode_metadata(metadata).expect("the parquet crate reads its own file");
+    let theirs = ParquetMetaDataReader::decode_metadata(metadata)
+        .expect("the parquet crate reads its own file");
     let root = theirs.file_metadata().schema_descr().root_schema();
     let expected: Vec<(String, String)> = root
         .get_fields()
@@ -435,7 +454,10 @@ fn compare(columns: &[Field]) -> Result<(), TestCaseError> {
         .map(|c| (c.name.clone(), c.ty.to_string()))
         .collect();
     prop_assert_eq!(got, expected);
-    prop_assert_eq!(ours.row_count, u64::try_from(theirs.file_metadata().num_rows()).ok());
+    prop_assert_eq!(
+        ours.row_count,
+        u64::try_from(theirs.file_metadata().num_rows()).ok()
+    );
     Ok(())
 }
 
@@ -460,7 +482,8 @@ fn write_fuzz_seeds() {
     let Ok(_) = std::env::var("LAKEOPS_WRITE_FUZZ_SEEDS") else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/parquet_footer");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/parquet_footer");
     std::fs::create_dir_all(&dir).unwrap();
     let runner_config = ProptestConfig {
         rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
@@ -468,7 +491,10 @@ fn write_fuzz_seeds() {
     };
     let mut runner = proptest::test_runner::TestRunner::new_with_rng(
         runner_config,
-        proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[7; 32]),
+        proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &[7; 32],
+        ),
     );
     let strategy = prop::collection::vec(field(), 1..4);
     for i in 0..24 {
