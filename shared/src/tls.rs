@@ -110,6 +110,7 @@ impl TrustedRoots {
     /// The same roots as a trust store for the AWS SDK's HTTPS client. It
     /// starts `empty()`: without the SDK's own loading of the platform's
     /// roots, which would read the files again.
+    #[cfg(feature = "aws")]
     pub fn aws_trust_store(&self) -> aws_smithy_http_client::tls::TrustStore {
         aws_smithy_http_client::tls::TrustStore::empty().with_pem_certificate(self.pem.clone())
     }

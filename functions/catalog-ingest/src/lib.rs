@@ -4,23 +4,33 @@
 //! Parquet footer), creates or evolves the Glue table, and registers or drops
 //! partitions in batches.
 
-pub mod api;
-pub mod aws;
-pub mod batch;
-pub mod cache;
+// Pure: no AWS, no I/O (built without the `aws` feature for fuzz/).
 pub mod format;
 pub mod glue_type;
 pub mod layout;
 pub mod names;
 pub mod parquet_footer;
-pub mod settings;
-pub mod table;
 pub mod text;
+
+#[cfg(feature = "aws")]
+pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
+pub mod batch;
+#[cfg(feature = "aws")]
+pub mod cache;
+#[cfg(feature = "aws")]
+pub mod settings;
+#[cfg(feature = "aws")]
+pub mod table;
 
 #[cfg(test)]
 mod batch_tests;
 #[cfg(test)]
 mod test_support;
 
+#[cfg(feature = "aws")]
 pub use batch::{handle_batch, handle_batch_cached, IngestConfig, Outcome, Report};
+#[cfg(feature = "aws")]
 pub use cache::CatalogCache;

@@ -7,16 +7,23 @@
 //! retried with jitter. Only grants of principals the policy manages are
 //! revoked, and never those of the identity the function runs as.
 
-pub mod handler;
-pub mod lake;
+// Pure (built without the `aws` feature for fuzz/).
 pub mod model;
-pub mod plan;
 pub mod policy;
+
+#[cfg(feature = "aws")]
+pub mod handler;
+#[cfg(feature = "aws")]
+pub mod lake;
+#[cfg(feature = "aws")]
+pub mod plan;
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "aws")]
 pub use handler::{handle, Config, Mode};
+#[cfg(feature = "aws")]
 pub use lake::{AwsLake, Lake};
