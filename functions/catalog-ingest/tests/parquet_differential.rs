@@ -479,9 +479,10 @@ proptest! {
 #[test]
 #[ignore]
 fn write_fuzz_seeds() {
-    let Ok(_) = std::env::var("LAKEOPS_WRITE_FUZZ_SEEDS") else {
+    use proptest::strategy::ValueTree;
+    if std::env::var_os("LAKEOPS_WRITE_FUZZ_SEEDS").is_none() {
         return;
-    };
+    }
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/parquet_footer");
     std::fs::create_dir_all(&dir).unwrap();
