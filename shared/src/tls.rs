@@ -28,6 +28,7 @@ use std::sync::{Arc, OnceLock};
 pub struct TrustedRoots {
     store: Arc<RootCertStore>,
     /// The certificates of `store`, PEM-encoded, one after the other.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pem: Vec<u8>,
     /// How many loaded certificates could not be used as trust anchors.
     ignored: usize,
