@@ -325,7 +325,7 @@ fn decimal(precision: i32, scale: i32) -> String {
 
 fn primitive(t: &Type) -> String {
     let info = t.get_basic_info();
-    let logical = info.logical_type();
+    let logical = info.logical_type_ref().cloned();
     let converted = info.converted_type();
     if let Some(LogicalType::Decimal { precision, scale }) = logical {
         return decimal(precision, scale);
@@ -403,7 +403,7 @@ fn value_type(t: &Type) -> String {
         return primitive(t);
     }
     let info = t.get_basic_info();
-    let (logical, converted) = (info.logical_type(), info.converted_type());
+    let (logical, converted) = (info.logical_type_ref().cloned(), info.converted_type());
     let fields = t.get_fields();
     if logical == Some(LogicalType::List) || converted == ConvertedType::LIST {
         let repeated = &fields[0];
