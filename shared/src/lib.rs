@@ -1,6 +1,7 @@
 //! lakeops-shared: the one place for settings, AWS clients, the Databricks
 //! client, the error taxonomy, retries, telemetry and secrets.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod credentials;
 pub mod databricks;

@@ -28,6 +28,7 @@ use std::sync::{Arc, OnceLock};
 pub struct TrustedRoots {
     store: Arc<RootCertStore>,
     /// The certificates of `store`, PEM-encoded, one after the other.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pem: Vec<u8>,
     /// How many loaded certificates could not be used as trust anchors.
     ignored: usize,
@@ -110,6 +111,7 @@ impl TrustedRoots {
     /// The same roots as a trust store for the AWS SDK's HTTPS client. It
     /// starts `empty()`: without the SDK's own loading of the platform's
     /// roots, which would read the files again.
+    #[cfg(feature = "aws")]
     pub fn aws_trust_store(&self) -> aws_smithy_http_client::tls::TrustStore {
         aws_smithy_http_client::tls::TrustStore::empty().with_pem_certificate(self.pem.clone())
     }

@@ -7,19 +7,27 @@
 //! retried with jitter. Only grants of principals the policy manages are
 //! revoked, and never those of the identity the function runs as.
 
-pub mod event;
-pub mod handler;
-pub mod lake;
+// Pure (built without the `aws` feature for fuzz/).
 pub mod model;
-pub mod plan;
 pub mod policy;
 
-#[cfg(test)]
+#[cfg(feature = "aws")]
+pub mod event;
+#[cfg(feature = "aws")]
+pub mod handler;
+#[cfg(feature = "aws")]
+pub mod lake;
+#[cfg(feature = "aws")]
+pub mod plan;
+
+#[cfg(all(test, feature = "aws"))]
 mod admins_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod fake;
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests;
 
+#[cfg(feature = "aws")]
 pub use handler::{handle, Config, Mode};
+#[cfg(feature = "aws")]
 pub use lake::{AwsLake, Lake};

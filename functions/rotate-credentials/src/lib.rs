@@ -15,23 +15,41 @@
 
 pub mod cleanup;
 pub mod databricks;
+#[cfg(feature = "aws")]
 pub mod iam;
+#[cfg(feature = "aws")]
 pub mod secrets;
 pub mod steps;
 
-use crate::cleanup::{access_keys_to_delete, pat_comment, pats_to_delete, sp_secrets_to_delete};
-use crate::databricks::{test_token, SpSecrets, TokenApi};
-use crate::iam::{check_key, AccessKeys};
-use crate::secrets::{SecretsStore, StoredCredential};
-use crate::steps::{decide, Action, RotationEvent, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
-use aws_config::SdkConfig;
-use lakeops_shared::credentials::{Credential, DatabricksPat, DatabricksSpSecret, IamAccessKey};
-use lakeops_shared::databricks::{Credentials, DatabricksConnector, DatabricksSettings};
+use lakeops_shared::credentials::Credential;
+use lakeops_shared::databricks::DatabricksSettings;
 use lakeops_shared::retry::RetryPolicy;
 use lakeops_shared::settings::{Env, SettingsError};
-use lakeops_shared::{Error, ErrorKind, Secret};
-use serde_json::{json, Value};
+use lakeops_shared::Error;
 use std::time::Duration;
+
+// The handler: AWS clients (not built without the `aws` feature, for fuzz/).
+#[cfg(feature = "aws")]
+use crate::cleanup::{access_keys_to_delete, pat_comment, pats_to_delete, sp_secrets_to_delete};
+#[cfg(feature = "aws")]
+use crate::databricks::{test_token, SpSecrets, TokenApi};
+#[cfg(feature = "aws")]
+use crate::iam::{check_key, AccessKeys};
+#[cfg(feature = "aws")]
+use crate::secrets::{SecretsStore, StoredCredential};
+#[cfg(feature = "aws")]
+use crate::steps::{decide, Action, RotationEvent, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+#[cfg(feature = "aws")]
+use aws_config::SdkConfig;
+#[cfg(feature = "aws")]
+use lakeops_shared::credentials::{DatabricksPat, DatabricksSpSecret, IamAccessKey};
+#[cfg(feature = "aws")]
+use lakeops_shared::databricks::{Credentials, DatabricksConnector};
+#[cfg(feature = "aws")]
+use lakeops_shared::{ErrorKind, Secret};
+#[cfg(feature = "aws")]
+use serde_json::{json, Value};
+#[cfg(feature = "aws")]
 use tracing::Instrument;
 
 pub const FUNCTION_NAME: &str = "rotate-credentials";
@@ -68,6 +86,7 @@ impl Settings {
 }
 
 /// Clients built once at init.
+#[cfg(feature = "aws")]
 #[derive(Clone)]
 pub struct Rotator {
     store: SecretsStore,
@@ -77,6 +96,7 @@ pub struct Rotator {
     iam_key_check: RetryPolicy,
 }
 
+#[cfg(feature = "aws")]
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -84,6 +104,7 @@ fn now_secs() -> i64 {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "aws")]
 impl Rotator {
     pub fn new(sdk_config: &SdkConfig, settings: Settings) -> Result<Rotator, Error> {
         Ok(Rotator {
