@@ -351,7 +351,7 @@ pub async fn reconcile<L: Lake>(lake: &L, config: &Config, request: &Request) ->
     let state = with_retry(retry, |_| read_state(lake, targets.clone())).await?;
     if let Some(admins) = &desired.admins {
         if !admins.iter().any(|a| is_caller(a, &caller)) {
-            warnings.push(format!("admins: the policy does not list {caller}, the identity this function runs as; it is kept an admin (it could grant nothing otherwise)"));
+            warnings.push(format!("admins: the policy does not list {caller}, the identity this function runs as; it stays an admin (it could grant nothing otherwise)"));
         }
     }
 

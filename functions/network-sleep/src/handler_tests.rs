@@ -1,6 +1,7 @@
 //! The handler flow over the fakes: sleeps, wakes and status.
 
 use super::*;
+use crate::eips::still_deleting;
 use crate::fakes::{FakeNetwork, FakeStore, FakeWorkspaces};
 use crate::workspaces::{Cluster, Run};
 use serde_json::json;

@@ -342,7 +342,6 @@ impl WorkspaceApi for DatabricksWorkspaces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn workspaces_setting_accepts_arns_and_objects_and_names_bad_items() {

@@ -15,6 +15,13 @@ use crate::errors::{ApiError, ApiResult};
 use crate::lifecycle::{pipeline_state, PipelinePhase, PipelinePhaseKind};
 use crate::state::{copy_fields, new_uuid, now_ms, App, Body, Fields, PipelineRecord};
 
+/// The `{pipeline_id}` segment of the route (a struct, since the workspace routes
+/// are nested under `/ws/{deployment_name}`, which is a path parameter too).
+#[derive(serde::Deserialize)]
+pub struct PipelinePath {
+    pipeline_id: String,
+}
+
 /// Spec fields that `get` echoes back under `spec`.
 const SPEC_FIELDS: &[&str] = &[
     "name",
@@ -110,7 +117,7 @@ fn render(app: &App, r: &PipelineRecord, full: bool) -> Value {
 pub async fn get(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(PipelinePath { pipeline_id: id }): Path<PipelinePath>,
 ) -> ApiResult<Json<Value>> {
     app.read(|s| {
         s.workspace_data
@@ -169,7 +176,7 @@ pub async fn list(
 pub async fn start_update(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(PipelinePath { pipeline_id: id }): Path<PipelinePath>,
     Body(_b): Body,
 ) -> ApiResult<Json<Value>> {
     app.mutate(|s| {
@@ -200,7 +207,7 @@ pub async fn start_update(
 pub async fn stop(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(PipelinePath { pipeline_id: id }): Path<PipelinePath>,
 ) -> ApiResult<Json<Value>> {
     app.mutate(|s| {
         let r = s
@@ -223,7 +230,7 @@ pub async fn stop(
 pub async fn delete(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(PipelinePath { pipeline_id: id }): Path<PipelinePath>,
 ) -> ApiResult<Json<Value>> {
     app.mutate(|s| {
         s.ws_data(ctx.workspace_id)

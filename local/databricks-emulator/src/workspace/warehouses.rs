@@ -14,6 +14,13 @@ use crate::errors::{ApiError, ApiResult};
 use crate::lifecycle::{warehouse_state, WarehousePhase, WarehousePhaseKind};
 use crate::state::{copy_fields, now_ms, random_hex, App, Body, Fields, WarehouseRecord};
 
+/// The `{id}` segment of the route (a struct, since the workspace routes
+/// are nested under `/ws/{deployment_name}`, which is a path parameter too).
+#[derive(serde::Deserialize)]
+pub struct WarehousePath {
+    id: String,
+}
+
 const CLUSTER_SIZES: &[&str] = &[
     "2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large",
     "4X-Large", "5X-Large",
@@ -136,7 +143,7 @@ fn render(app: &App, r: &WarehouseRecord) -> Value {
 pub async fn get(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(WarehousePath { id }): Path<WarehousePath>,
 ) -> ApiResult<Json<Value>> {
     app.read(|s| {
         s.workspace_data
@@ -226,7 +233,7 @@ fn set_phase(
 pub async fn start(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(WarehousePath { id }): Path<WarehousePath>,
 ) -> ApiResult<Json<Value>> {
     set_phase(&app, &ctx, &id, |state| match state {
         "STARTING" | "RUNNING" => Ok(None),
@@ -238,7 +245,7 @@ pub async fn start(
 pub async fn stop(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(WarehousePath { id }): Path<WarehousePath>,
 ) -> ApiResult<Json<Value>> {
     set_phase(&app, &ctx, &id, |state| match state {
         "STOPPING" | "STOPPED" => Ok(None),
@@ -250,7 +257,7 @@ pub async fn stop(
 pub async fn delete(
     ctx: WsCtx,
     State(app): State<App>,
-    Path(id): Path<String>,
+    Path(WarehousePath { id }): Path<WarehousePath>,
 ) -> ApiResult<Json<Value>> {
     set_phase(&app, &ctx, &id, |state| match state {
         "DELETING" | "DELETED" => Ok(None),
