@@ -238,7 +238,7 @@ fn build(name: &str, field: &Field) -> TypePtr {
                     Arc::new(build_leaf("array", leaf, Repetition::REPEATED))
                 }
                 (2, _) => {
-                    let wrapper = if name.len() % 2 == 0 {
+                    let wrapper = if name.len().is_multiple_of(2) {
                         "array".to_string()
                     } else {
                         format!("{name}_tuple")
@@ -267,7 +267,7 @@ fn build(name: &str, field: &Field) -> TypePtr {
 }
 
 fn child_name(parent: &str, i: usize) -> String {
-    if parent.len() % 2 == 0 {
+    if parent.len().is_multiple_of(2) {
         format!("C{i}")
     } else {
         format!("c{i}x")

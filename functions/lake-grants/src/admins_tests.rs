@@ -89,5 +89,5 @@ async fn the_first_run_keeps_the_function_an_admin_and_says_so() {
     let report = handler::handle(&lake, &config, event).await.unwrap();
     assert_eq!(lake.state().settings.admins, set(&[PLATFORM, RUNNER]));
     let warnings = report["warnings"].to_string();
-    assert!(warnings.contains("kept an admin"), "{warnings}");
+    assert!(warnings.contains("stays an admin"), "{warnings}");
 }
