@@ -490,6 +490,12 @@ impl IngestApi for AwsIngest {
     }
 }
 
+impl crate::spec_source::SpecStore for AwsIngest {
+    async fn read_spec(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        crate::settings::read_spec_from_s3(&self.s3, bucket, key).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,11 +520,5 @@ mod tests {
         assert!(!is_data_key("t/dt=1/", "t/dt=1/.a.crc"));
         assert!(!is_data_key("t/dt=1/", "t/dt=1/_temporary/0/a.csv"));
         assert!(!is_data_key("t/dt=1/", "t/dt=1/"));
-    }
-}
-
-impl crate::spec_source::SpecStore for AwsIngest {
-    async fn read_spec(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        crate::settings::read_spec_from_s3(&self.s3, bucket, key).await
     }
 }
