@@ -268,21 +268,8 @@ pub fn infer_json_lines_within(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::tests::{cols, pairs};
     use proptest::prelude::*;
-
-    fn cols(schema: &InferredSchema) -> Vec<(String, String)> {
-        schema
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.ty.to_string()))
-            .collect()
-    }
-
-    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
 
     #[test]
     fn infers_json_lines_with_nesting() {

@@ -251,11 +251,11 @@ pub fn infer_delimited_within(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn cols(schema: &InferredSchema) -> Vec<(String, String)> {
+    pub(crate) fn cols(schema: &InferredSchema) -> Vec<(String, String)> {
         schema
             .columns
             .iter()
@@ -263,7 +263,7 @@ mod tests {
             .collect()
     }
 
-    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(crate) fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
