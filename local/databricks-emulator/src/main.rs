@@ -11,6 +11,7 @@ mod requests;
 mod scim;
 mod state;
 mod uc;
+mod uc_data;
 mod workspace;
 
 use std::io::Write;

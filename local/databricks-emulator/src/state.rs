@@ -149,6 +149,27 @@ pub struct MetastoreData {
     pub volumes: BTreeMap<String, Value>,
     /// "SECURABLE_TYPE/full_name" -> principal -> privileges
     pub grants: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// Tables and views by lower-case full name (the data plane; see `uc_data`).
+    /// Fields below are absent from state files written before they were emulated.
+    #[serde(default)]
+    pub tables: BTreeMap<String, crate::uc_data::TableRecord>,
+    /// SQL functions (`FunctionInfo` objects) by lower-case full name.
+    #[serde(default)]
+    pub functions: BTreeMap<String, Value>,
+    /// Tag assignments by securable (`uc_data::tag_key`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, crate::uc_data::Tags>,
+    /// Delta Sharing, provider side: shares (`ShareInfo`, with `objects[]`) and
+    /// recipients (`RecipientInfo`), by lower-case name. Share grants to recipients
+    /// are in `grants` under `SHARE/<share>`, keyed by recipient name.
+    #[serde(default)]
+    pub shares: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub recipients: BTreeMap<String, Value>,
+    /// Delta Sharing, recipient side: providers (`ProviderInfo`, with
+    /// `data_provider_global_metastore_id`) by lower-case name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
