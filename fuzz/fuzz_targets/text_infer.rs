@@ -29,15 +29,7 @@ fn infer(text: &str, format: DataFormat, complete: bool) -> Result<InferredSchem
 
 fn check_schema(schema: &InferredSchema, format: DataFormat, complete: bool) {
     assert_eq!(schema.format, format);
-    // KNOWN, reported (fuzz/README.md, Findings): JSON lines whose objects
-    // have no key infer a table without columns (the Parquet reader refuses
-    // that). Remove this allowance with the fix; the ignored regression test
-    // `json_lines_without_keys_are_refused` then passes.
-    let known_keyless_json = format == DataFormat::Jsonl && schema.columns.is_empty();
-    assert!(
-        !schema.columns.is_empty() || known_keyless_json,
-        "a schema without columns"
-    );
+    assert!(!schema.columns.is_empty(), "a schema without columns");
     assert!(schema.columns.len() <= MAX_COLUMNS);
     for (i, column) in schema.columns.iter().enumerate() {
         assert!(is_glue_name(&column.name), "column `{}`", column.name);

@@ -242,6 +242,11 @@ pub fn infer_json_lines_within(
             }
         }
     }
+    // `{}` on every sampled line would make a table without columns, which Glue
+    // stores and Athena cannot read (found by the `text_infer` fuzz target).
+    if keys.is_empty() {
+        return Err("no sampled JSON line has a key: a table needs at least one column".into());
+    }
     let names = names::column_names(&keys)?;
     let json_mapping = names
         .iter()

@@ -6,12 +6,8 @@ use catalog_ingest::text::infer_json_lines;
 /// fuzz target `text_infer`, input `07 20 20 7b 7d 0a 20 7b 7d` (sniffed,
 /// whole file: `  {}\n {}`): JSON lines whose objects have no key inferred
 /// a table without columns, which Glue stores and Athena cannot read (the
-/// Parquet reader refuses a schema without columns). Ignored until
-/// `infer_json_lines` (being reworked for the CPU bounds of issue 14) is
-/// fixed; then remove the allowance `known_keyless_json` in
-/// fuzz/fuzz_targets/text_infer.rs too.
+/// Parquet reader refuses a schema without columns).
 #[test]
-#[ignore = "found by fuzzing, reported: infer_json_lines accepts objects without keys"]
 fn json_lines_without_keys_are_refused() {
     let inferred = infer_json_lines("  {}\n {}", Compression::None, true);
     assert!(inferred.is_err(), "{inferred:?}");
