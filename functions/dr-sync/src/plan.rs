@@ -1,0 +1,388 @@
+//! What a sync does to the secondary, decided from the spec and the two inventories.
+//! Pure: `plan` makes no call; `apply` executes its changes stage by stage, and `plan`
+//! mode reports them. A change that cannot be planned (a location outside every
+//! mapping, a view in a dependency cycle) fails only its object.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::{Inventory, Securable, Table, TableType};
+use crate::mapping::FullName;
+use crate::spec::{DrSpec, ExternalTables, ObjectKind};
+use crate::sql;
+
+/// The sync's stages, in the order the DR design gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Storage,
+    Catalogs,
+    ManagedTables,
+    ExternalTables,
+    Views,
+    Volumes,
+    Functions,
+    TagsComments,
+    Grants,
+    Deletes,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 10] = [
+        Stage::Storage,
+        Stage::Catalogs,
+        Stage::ManagedTables,
+        Stage::ExternalTables,
+        Stage::Views,
+        Stage::Volumes,
+        Stage::Functions,
+        Stage::TagsComments,
+        Stage::Grants,
+        Stage::Deletes,
+    ];
+}
+
+/// One thing to do on the secondary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Storage credentials and external locations go through the REST API.
+    CreateStorageCredential {
+        name: String,
+        role_arn: String,
+    },
+    UpdateStorageCredential {
+        name: String,
+        role_arn: String,
+    },
+    CreateExternalLocation {
+        name: String,
+        url: String,
+        credential_name: String,
+    },
+    UpdateExternalLocation {
+        name: String,
+        url: String,
+        credential_name: String,
+    },
+    CreateCatalog {
+        name: String,
+        comment: Option<String>,
+    },
+    /// A DEEP CLONE, submitted asynchronously and polled by the state machine.
+    Clone {
+        target: String,
+        source: String,
+        source_version: Option<i64>,
+        target_version: Option<i64>,
+        statement: String,
+    },
+    /// Any other single statement; `schema` (`catalog.schema`) is the statement's
+    /// context when names in it are relative (a view's definition).
+    Statement {
+        statement: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schema: Option<String>,
+    },
+    /// Permissions API PATCH of one securable.
+    UpdateGrants {
+        securable: Securable,
+        changes: Vec<GrantChange>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantChange {
+    pub principal: String,
+    pub add: BTreeSet<String>,
+    pub remove: BTreeSet<String>,
+}
+
+/// A planned change: what it is about, in words, and how to do it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub stage: Stage,
+    /// `table`, `view`, `schema`, `grants`, ...
+    pub kind: String,
+    /// The secondary's object.
+    pub object: String,
+    /// What apply does, e.g. "deep clone main.s.t, source version 12, target version 9".
+    pub description: String,
+    pub action: Action,
+}
+
+/// An object the sync leaves as it is, with the reason, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub kind: String,
+    pub object: String,
+    pub reason: String,
+    /// True when it is a failure of this object (reported as failed); false when it is
+    /// by design (an extra object kept because deletes do not propagate).
+    pub failed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Plan {
+    pub fn stage(&self, stage: Stage) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(move |c| c.stage == stage)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        stage: Stage,
+        kind: &str,
+        object: &str,
+        description: String,
+        action: Action,
+    ) {
+        self.changes.push(Change {
+            stage,
+            kind: kind.into(),
+            object: object.into(),
+            description,
+            action,
+        });
+    }
+
+    pub(crate) fn skip(
+        &mut self,
+        kind: &str,
+        object: &str,
+        reason: impl Into<String>,
+        failed: bool,
+    ) {
+        self.skipped.push(Skipped {
+            kind: kind.into(),
+            object: object.into(),
+            reason: reason.into(),
+            failed,
+        });
+    }
+
+    pub(crate) fn statement(
+        &mut self,
+        stage: Stage,
+        kind: &str,
+        object: &str,
+        description: String,
+        statement: String,
+    ) {
+        self.push(
+            stage,
+            kind,
+            object,
+            description,
+            Action::Statement {
+                statement,
+                schema: None,
+            },
+        );
+    }
+}
+
+/// The whole plan of a sync: every stage's changes, in stage order.
+pub fn plan(spec: &DrSpec, primary: &Inventory, secondary: &Inventory) -> Plan {
+    let mut out = Plan::default();
+    plan_storage(spec, primary, secondary, &mut out);
+    plan_catalogs(spec, primary, secondary, &mut out);
+    if spec.objects.contains(&ObjectKind::Tables) {
+        crate::plan_tables::plan_tables(spec, primary, secondary, &mut out);
+    }
+    if spec.objects.contains(&ObjectKind::Views) {
+        crate::plan_tables::plan_views(spec, primary, secondary, &mut out);
+    }
+    crate::plan_objects::plan_volumes_and_functions(spec, primary, secondary, &mut out);
+    crate::plan_objects::plan_tags_and_comments(spec, primary, secondary, &mut out);
+    if spec.objects.contains(&ObjectKind::Grants) {
+        crate::plan_objects::plan_grants(spec, primary, secondary, &mut out);
+    }
+    crate::plan_objects::plan_deletes(spec, primary, secondary, &mut out);
+    out.changes.sort_by_key(|c| c.stage);
+    out
+}
+
+/// Credentials of synced locations get the mapped role; locations the mapped URL.
+fn plan_storage(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: &mut Plan) {
+    for (name, cred) in &primary.storage_credentials {
+        let Some(role) = spec.map_credential_role(&cred.name) else {
+            continue;
+        };
+        match secondary.storage_credentials.get(name) {
+            None => out.push(
+                Stage::Storage,
+                "storage_credential",
+                name,
+                format!("create storage credential {name} with role {role}"),
+                Action::CreateStorageCredential {
+                    name: name.clone(),
+                    role_arn: role.into(),
+                },
+            ),
+            Some(have) if have.role_arn != role => out.push(
+                Stage::Storage,
+                "storage_credential",
+                name,
+                format!(
+                    "update storage credential {name}: role {} -> {role}",
+                    have.role_arn
+                ),
+                Action::UpdateStorageCredential {
+                    name: name.clone(),
+                    role_arn: role.into(),
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, loc) in &primary.external_locations {
+        if spec.map_credential_role(&loc.credential_name).is_none() {
+            continue;
+        }
+        let url = match spec.map_location(&loc.url) {
+            Ok(url) => url,
+            Err(reason) => {
+                out.skip("external_location", name, reason, true);
+                continue;
+            }
+        };
+        let action = |create: bool| {
+            let (name, url, credential_name) =
+                (name.clone(), url.clone(), loc.credential_name.clone());
+            if create {
+                Action::CreateExternalLocation {
+                    name,
+                    url,
+                    credential_name,
+                }
+            } else {
+                Action::UpdateExternalLocation {
+                    name,
+                    url,
+                    credential_name,
+                }
+            }
+        };
+        match secondary.external_locations.get(name) {
+            None => out.push(
+                Stage::Storage,
+                "external_location",
+                name,
+                format!("create external location {name} at {url}"),
+                action(true),
+            ),
+            Some(have) if have.url != url || have.credential_name != loc.credential_name => out
+                .push(
+                    Stage::Storage,
+                    "external_location",
+                    name,
+                    format!("update external location {name}: {} -> {url}", have.url),
+                    action(false),
+                ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Target catalogs and schemas. A source catalog that is missing on the primary is
+/// reported and its target left alone: the sync never drops a whole catalog.
+fn plan_catalogs(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: &mut Plan) {
+    for m in &spec.catalogs {
+        let source = m.source.to_lowercase();
+        let target = m.target_name().to_lowercase();
+        let Some(cat) = primary.catalogs.get(&source) else {
+            out.skip(
+                "catalog",
+                &target,
+                format!("source catalog {source} does not exist on the primary"),
+                true,
+            );
+            continue;
+        };
+        if !secondary.catalogs.contains_key(&target) {
+            out.push(
+                Stage::Catalogs,
+                "catalog",
+                &target,
+                format!("create catalog {target}"),
+                Action::CreateCatalog {
+                    name: target.clone(),
+                    comment: cat.comment.clone(),
+                },
+            );
+        }
+        for (full, schema) in primary
+            .schemas
+            .iter()
+            .filter(|(k, _)| catalog_of(k) == source)
+        {
+            let name = full.split_once('.').map(|x| x.1).unwrap_or_default();
+            if !m.includes_schema(name) {
+                continue;
+            }
+            let target_schema = format!("{target}.{name}");
+            if !secondary.schemas.contains_key(&target_schema) {
+                out.statement(
+                    Stage::Catalogs,
+                    "schema",
+                    &target_schema,
+                    format!("create schema {target_schema}"),
+                    sql::create_schema(&target_schema, schema.comment.as_deref()),
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn catalog_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or_default()
+}
+
+/// The synced source tables (and views) with their target names.
+pub(crate) fn synced_tables<'a>(
+    spec: &'a DrSpec,
+    primary: &'a Inventory,
+) -> impl Iterator<Item = (&'a Table, FullName)> + 'a {
+    primary
+        .tables
+        .values()
+        .filter_map(move |t| spec.target_of(&t.name).map(|target| (t, target)))
+}
+
+/// How a table reaches the secondary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copy {
+    /// DEEP CLONE from the share (managed tables), to the mapped location if external.
+    Clone { external: bool },
+    /// Re-created over replicated storage.
+    Metadata,
+    /// Not copied (streaming tables, materialized views, views).
+    No(&'static str),
+}
+
+pub(crate) fn copy_of(spec: &DrSpec, t: &Table) -> Copy {
+    match t.table_type {
+        TableType::Managed => Copy::Clone { external: false },
+        TableType::External if t.is_delta() && spec.external_tables == ExternalTables::Clone => {
+            Copy::Clone { external: true }
+        }
+        TableType::External => Copy::Metadata,
+        TableType::StreamingTable => {
+            Copy::No("streaming tables are recreated by their pipeline, not copied")
+        }
+        TableType::MaterializedView => {
+            Copy::No("materialized views are recreated by their pipeline, not copied")
+        }
+        TableType::View => Copy::No("views are created in the views stage"),
+    }
+}

@@ -1,0 +1,661 @@
+//! The planner against a two-sided fixture, with an in-memory secondary that applies
+//! a plan's changes the way Databricks would, so that convergence is tested: after an
+//! apply, the next plan is empty.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::inventory::*;
+use crate::mapping::FullName;
+use crate::plan::{plan, Action, Plan, Stage};
+use crate::plan_tables::catalog_renames;
+use crate::report::{reconcile, Status};
+use crate::spec::{parse, DrSpec};
+use crate::views::rewrite_catalogs;
+
+fn n(s: &str) -> FullName {
+    FullName::parse(s).unwrap()
+}
+
+fn spec() -> DrSpec {
+    let mut v = crate::spec::tests::sample();
+    v["locations"] =
+        serde_json::json!([{"primary": "s3://lake-use1/ext", "secondary": "s3://lake-usw2/ext"}]);
+    parse(&v).unwrap()
+}
+
+fn col(name: &str, ty: &str) -> Column {
+    Column {
+        name: name.into(),
+        type_text: ty.into(),
+        comment: None,
+    }
+}
+
+fn table(
+    name: &str,
+    table_type: TableType,
+    format: Option<&str>,
+    location: Option<&str>,
+    version: i64,
+) -> Table {
+    Table {
+        name: n(name),
+        table_type,
+        format: format.map(str::to_string),
+        storage_location: location.map(str::to_string),
+        columns: vec![col("id", "bigint"), col("email", "string")],
+        comment: Some(format!("{name} table")),
+        view_definition: None,
+        view_dependencies: vec![],
+        version: Some(version),
+        cloned_source_version: None,
+        commit_times: (0..=version).map(|v| (v, 1_000_000 + v * 1000)).collect(),
+        row_count: Some(10),
+    }
+}
+
+fn view(name: &str, definition: &str, deps: &[&str]) -> Table {
+    Table {
+        table_type: TableType::View,
+        format: None,
+        version: None,
+        view_definition: Some(definition.into()),
+        view_dependencies: deps.iter().map(|d| n(d)).collect(),
+        commit_times: BTreeMap::new(),
+        row_count: None,
+        ..table(name, TableType::View, None, None, 0)
+    }
+}
+
+fn primary() -> Inventory {
+    let mut p = Inventory::default();
+    p.storage_credentials.insert(
+        "lake_cred".into(),
+        StorageCredential {
+            name: "lake_cred".into(),
+            role_arn: "arn:aws:iam::123456789012:role/uc-use1".into(),
+        },
+    );
+    p.external_locations.insert(
+        "lake_ext".into(),
+        ExternalLocation {
+            name: "lake_ext".into(),
+            url: "s3://lake-use1/ext".into(),
+            credential_name: "lake_cred".into(),
+        },
+    );
+    for c in ["main", "sales"] {
+        p.catalogs.insert(
+            c.into(),
+            Catalog {
+                name: c.into(),
+                comment: None,
+                catalog_type: "MANAGED_CATALOG".into(),
+            },
+        );
+    }
+    for s in ["main.core", "sales.core", "sales.tmp_scratch"] {
+        p.schemas.insert(
+            s.into(),
+            Schema {
+                full_name: s.into(),
+                comment: Some(format!("{s} schema")),
+            },
+        );
+    }
+    let tables = [
+        table(
+            "main.core.orders",
+            TableType::Managed,
+            Some("DELTA"),
+            None,
+            3,
+        ),
+        table(
+            "main.core.events",
+            TableType::External,
+            Some("DELTA"),
+            Some("s3://lake-use1/ext/events"),
+            7,
+        ),
+        table(
+            "main.core.raw_csv",
+            TableType::External,
+            Some("CSV"),
+            Some("s3://lake-use1/ext/raw"),
+            0,
+        ),
+        table(
+            "main.core.stream",
+            TableType::StreamingTable,
+            Some("DELTA"),
+            None,
+            2,
+        ),
+        table(
+            "sales.core.fact",
+            TableType::Managed,
+            Some("DELTA"),
+            None,
+            5,
+        ),
+        table(
+            "sales.tmp_scratch.t",
+            TableType::Managed,
+            Some("DELTA"),
+            None,
+            1,
+        ),
+        view(
+            "main.core.v_orders",
+            "SELECT * FROM main.core.orders",
+            &["main.core.orders"],
+        ),
+        view(
+            "sales.core.v_top",
+            "SELECT * FROM sales.core.v_fact LIMIT 10",
+            &["sales.core.v_fact"],
+        ),
+        view(
+            "sales.core.v_fact",
+            "SELECT f.* FROM sales.core.fact f",
+            &["sales.core.fact"],
+        ),
+    ];
+    for t in tables {
+        p.tables.insert(t.name.clone(), t);
+    }
+    p.volumes.insert(
+        n("main.core.landing"),
+        Volume {
+            name: n("main.core.landing"),
+            volume_type: "EXTERNAL".into(),
+            storage_location: Some("s3://lake-use1/ext/landing".into()),
+            comment: None,
+        },
+    );
+    p.volumes.insert(
+        n("main.core.scratch"),
+        Volume {
+            name: n("main.core.scratch"),
+            volume_type: "MANAGED".into(),
+            storage_location: None,
+            comment: None,
+        },
+    );
+    p.functions.insert(
+        n("sales.core.net"),
+        Function {
+            name: n("sales.core.net"),
+            parameters: "x DOUBLE".into(),
+            returns: "DOUBLE".into(),
+            body: "x * (SELECT rate FROM sales.core.fact LIMIT 1)".into(),
+            comment: None,
+        },
+    );
+    p.tags.insert(
+        Securable::new("TABLE", "main.core.orders"),
+        BTreeMap::from([("domain".into(), "orders".into())]),
+    );
+    p.tags.insert(
+        Securable::new("COLUMN", "main.core.orders.email"),
+        BTreeMap::from([("pii".into(), "true".into())]),
+    );
+    p.grants.insert(
+        Securable::new("CATALOG", "main"),
+        BTreeMap::from([("analysts".into(), BTreeSet::from(["USE_CATALOG".into()]))]),
+    );
+    p.grants.insert(
+        Securable::new("TABLE", "main.core.orders"),
+        BTreeMap::from([
+            ("analysts".into(), BTreeSet::from(["SELECT".into()])),
+            (
+                "data-eng-use1".into(),
+                BTreeSet::from(["MODIFY".into(), "SELECT".into()]),
+            ),
+        ]),
+    );
+    p
+}
+
+/// The secondary as Databricks leaves it after running `plan`'s changes.
+fn apply(spec: &DrSpec, primary: &Inventory, secondary: &mut Inventory, plan: &Plan) {
+    let renames = catalog_renames(spec);
+    let source_of = |target: &str| -> FullName {
+        let t = n(target);
+        t.with_catalog(&spec.mapping_into(&t.catalog).unwrap().source)
+    };
+    for c in &plan.changes {
+        match (&c.action, c.kind.as_str()) {
+            (
+                Action::CreateStorageCredential { name, role_arn }
+                | Action::UpdateStorageCredential { name, role_arn },
+                _,
+            ) => {
+                secondary.storage_credentials.insert(
+                    name.clone(),
+                    StorageCredential {
+                        name: name.clone(),
+                        role_arn: role_arn.clone(),
+                    },
+                );
+            }
+            (
+                Action::CreateExternalLocation {
+                    name,
+                    url,
+                    credential_name,
+                }
+                | Action::UpdateExternalLocation {
+                    name,
+                    url,
+                    credential_name,
+                },
+                _,
+            ) => {
+                secondary.external_locations.insert(
+                    name.clone(),
+                    ExternalLocation {
+                        name: name.clone(),
+                        url: url.clone(),
+                        credential_name: credential_name.clone(),
+                    },
+                );
+            }
+            (Action::CreateCatalog { name, comment }, _) => {
+                secondary.catalogs.insert(
+                    name.clone(),
+                    Catalog {
+                        name: name.clone(),
+                        comment: comment.clone(),
+                        catalog_type: "MANAGED_CATALOG".into(),
+                    },
+                );
+            }
+            (
+                Action::Clone {
+                    target,
+                    source_version,
+                    target_version,
+                    ..
+                },
+                _,
+            ) => {
+                let mut t = primary.tables[&source_of(target)].clone();
+                t.name = n(target);
+                t.version = Some(target_version.map_or(0, |v| v + 1));
+                t.cloned_source_version = *source_version;
+                if let Some(l) = &t.storage_location {
+                    t.storage_location = Some(spec.map_location(l).unwrap());
+                }
+                secondary.tables.insert(n(target), t);
+            }
+            (Action::Statement { statement, .. }, _) if statement.starts_with("DROP") => {
+                let name = n(&c.object);
+                secondary.tables.remove(&name);
+                secondary.functions.remove(&name);
+                secondary.volumes.remove(&name);
+            }
+            (Action::Statement { .. }, "schema") => {
+                let (cat, schema) = c.object.split_once('.').unwrap();
+                let source = format!("{}.{schema}", spec.mapping_into(cat).unwrap().source);
+                secondary.schemas.insert(
+                    c.object.clone(),
+                    Schema {
+                        full_name: c.object.clone(),
+                        comment: primary.schemas[&source].comment.clone(),
+                    },
+                );
+            }
+            (Action::Statement { .. }, "table" | "view") => {
+                let mut t = primary.tables[&source_of(&c.object)].clone();
+                t.name = n(&c.object);
+                t.storage_location = t.storage_location.map(|l| spec.map_location(&l).unwrap());
+                t.view_definition = t.view_definition.map(|d| rewrite_catalogs(&d, &renames));
+                t.cloned_source_version = None;
+                secondary.tables.insert(n(&c.object), t);
+            }
+            (Action::Statement { .. }, "volume") => {
+                let mut v = primary.volumes[&source_of(&c.object)].clone();
+                v.name = n(&c.object);
+                v.storage_location = v.storage_location.map(|l| spec.map_location(&l).unwrap());
+                secondary.volumes.insert(n(&c.object), v);
+            }
+            (Action::Statement { .. }, "function") => {
+                let mut f = primary.functions[&source_of(&c.object)].clone();
+                f.name = n(&c.object);
+                f.body = rewrite_catalogs(&f.body, &renames);
+                secondary.functions.insert(n(&c.object), f);
+            }
+            (Action::Statement { .. }, "tags") => {
+                let target = secondary
+                    .tags
+                    .keys()
+                    .chain(
+                        primary
+                            .tags
+                            .keys()
+                            .filter_map(|s| spec.map_securable(s))
+                            .collect::<Vec<_>>()
+                            .iter(),
+                    )
+                    .find(|s| s.name == c.object)
+                    .cloned()
+                    .unwrap();
+                let source = spec.source_securable(&target).unwrap();
+                match primary.tags.get(&source) {
+                    Some(tags) => secondary.tags.insert(target, tags.clone()),
+                    None => secondary.tags.remove(&target),
+                };
+            }
+            (Action::Statement { .. }, "comment") => {
+                let parts: Vec<&str> = c.object.split('.').collect();
+                let table = n(&parts[..3].join("."));
+                let source = &primary.tables[&source_of(&table.to_string())];
+                let t = secondary.tables.get_mut(&table).unwrap();
+                match parts.get(3) {
+                    None => t.comment = source.comment.clone(),
+                    Some(column) => {
+                        let want = source
+                            .columns
+                            .iter()
+                            .find(|x| x.name == *column)
+                            .unwrap()
+                            .comment
+                            .clone();
+                        t.columns
+                            .iter_mut()
+                            .find(|x| x.name == *column)
+                            .unwrap()
+                            .comment = want;
+                    }
+                }
+            }
+            (Action::UpdateGrants { securable, changes }, _) => {
+                let grants = secondary.grants.entry(securable.clone()).or_default();
+                for ch in changes {
+                    let set = grants.entry(ch.principal.clone()).or_default();
+                    set.extend(ch.add.iter().cloned());
+                    set.retain(|p| !ch.remove.contains(p));
+                }
+                grants.retain(|_, privs| !privs.is_empty());
+            }
+            other => panic!("the fake secondary cannot apply {other:?}"),
+        }
+    }
+}
+
+fn converged() -> (DrSpec, Inventory, Inventory) {
+    let (s, p) = (spec(), primary());
+    let mut secondary = Inventory::default();
+    let first = plan(&s, &p, &secondary);
+    apply(&s, &p, &mut secondary, &first);
+    (s, p, secondary)
+}
+
+#[test]
+fn a_first_sync_creates_everything_in_stage_order() {
+    let (s, p) = (spec(), primary());
+    let first = plan(&s, &p, &Inventory::default());
+    let stages: Vec<Stage> = first.changes.iter().map(|c| c.stage).collect();
+    let mut sorted = stages.clone();
+    sorted.sort();
+    assert_eq!(stages, sorted);
+    let described: Vec<&str> = first
+        .changes
+        .iter()
+        .map(|c| c.description.as_str())
+        .collect();
+    assert!(described.contains(&"deep clone main.core.orders into main.core.orders (missing), source version 3, target version none"), "{described:#?}");
+    assert!(described.contains(
+        &"create external table main.core.events over s3://lake-usw2/ext/events (missing)"
+    ));
+    assert!(described
+        .contains(&"create external volume main.core.landing at s3://lake-usw2/ext/landing"));
+    let clone = first
+        .changes
+        .iter()
+        .find(|c| c.object == "sales_dr.core.fact")
+        .unwrap();
+    let Action::Clone { statement, .. } = &clone.action else {
+        panic!()
+    };
+    assert_eq!(statement, "CREATE OR REPLACE TABLE `sales_dr`.`core`.`fact` DEEP CLONE `lakeops_dr_sales`.`core`.`fact`");
+    // v_top reads v_fact: created after it; the excluded schema is not synced.
+    let views: Vec<&str> = first
+        .stage(Stage::Views)
+        .map(|c| c.object.as_str())
+        .collect();
+    assert_eq!(
+        views,
+        [
+            "main.core.v_orders",
+            "sales_dr.core.v_fact",
+            "sales_dr.core.v_top"
+        ]
+    );
+    assert!(!first
+        .changes
+        .iter()
+        .any(|c| c.object.contains("tmp_scratch")));
+    let view = first
+        .changes
+        .iter()
+        .find(|c| c.object == "sales_dr.core.v_fact")
+        .unwrap();
+    let Action::Statement { statement, schema } = &view.action else {
+        panic!()
+    };
+    assert_eq!(statement, "CREATE OR REPLACE VIEW `sales_dr`.`core`.`v_fact` AS SELECT f.* FROM `sales_dr`.core.fact f");
+    assert_eq!(schema.as_deref(), Some("sales_dr.core"));
+    // Streaming tables and managed volumes are reported, not copied.
+    let skipped: Vec<&str> = first.skipped.iter().map(|s| s.object.as_str()).collect();
+    assert_eq!(skipped, ["main.core.stream", "main.core.scratch"]);
+    assert!(first.skipped.iter().all(|s| !s.failed));
+}
+
+#[test]
+fn principals_are_mapped_in_grants() {
+    let (s, p) = (spec(), primary());
+    let first = plan(&s, &p, &Inventory::default());
+    let grants = first
+        .changes
+        .iter()
+        .find(|c| c.object == "main.core.orders" && c.kind == "grants")
+        .unwrap();
+    let Action::UpdateGrants { changes, .. } = &grants.action else {
+        panic!()
+    };
+    let principals: Vec<&str> = changes.iter().map(|c| c.principal.as_str()).collect();
+    assert_eq!(principals, ["analysts", "data-eng-usw2"]);
+}
+
+#[test]
+fn a_rerun_after_apply_changes_nothing_and_reconciles_clean() {
+    let (s, p, secondary) = converged();
+    let again = plan(&s, &p, &secondary);
+    assert!(again.is_empty(), "{:#?}", again.changes);
+    let report = reconcile(&s, &p, &secondary, &BTreeMap::new(), 10_000_000);
+    assert!(
+        report.summary.clean,
+        "{:#?}",
+        report
+            .lines
+            .iter()
+            .filter(|l| l.status != Status::Ok)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(report.summary.replication_lag_seconds, 0);
+    assert_eq!(report.summary.skipped, 2);
+}
+
+#[test]
+fn only_the_changed_table_is_cloned_and_its_lag_is_measured() {
+    let (s, mut p, secondary) = converged();
+    let orders = p.tables.get_mut(&n("main.core.orders")).unwrap();
+    orders.version = Some(4);
+    orders.commit_times.insert(4, 9_000_000);
+    let report = reconcile(&s, &p, &secondary, &BTreeMap::new(), 10_000_000);
+    assert_eq!(report.summary.replication_lag_seconds, 1000);
+    assert_eq!(report.summary.drifted, 1);
+    assert!(!report.summary.clean);
+    let next = plan(&s, &p, &secondary);
+    let described: Vec<&str> = next
+        .changes
+        .iter()
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(described, ["deep clone main.core.orders into main.core.orders (source changed), source version 4, target version 0"]);
+}
+
+#[test]
+fn drift_on_the_secondary_is_repaired_but_the_sync_principal_keeps_its_grants() {
+    let (s, p, mut secondary) = converged();
+    let fact = secondary.tables.get_mut(&n("sales_dr.core.fact")).unwrap();
+    fact.cloned_source_version = None; // someone wrote to the replica
+    secondary
+        .tags
+        .get_mut(&Securable::new("COLUMN", "main.core.orders.email"))
+        .unwrap()
+        .insert("pii".into(), "false".into());
+    let grants = secondary
+        .grants
+        .get_mut(&Securable::new("TABLE", "main.core.orders"))
+        .unwrap();
+    grants.insert("intruder".into(), BTreeSet::from(["MODIFY".into()]));
+    grants.insert(
+        s.sync_principal.clone(),
+        BTreeSet::from(["ALL_PRIVILEGES".into()]),
+    );
+    let repair = plan(&s, &p, &secondary);
+    let described: Vec<&str> = repair
+        .changes
+        .iter()
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(described.len(), 3, "{described:#?}");
+    assert!(
+        described[0].starts_with("deep clone sales.core.fact into sales_dr.core.fact (not a clone")
+    );
+    assert!(described[1].starts_with("tags of column main.core.orders.email"));
+    assert_eq!(
+        described[2],
+        "grants on table main.core.orders: intruder +{} -{\"MODIFY\"}"
+    );
+    apply(&s, &p, &mut secondary, &repair);
+    assert!(plan(&s, &p, &secondary).is_empty());
+    assert!(
+        secondary.grants[&Securable::new("TABLE", "main.core.orders")]
+            .contains_key(&s.sync_principal)
+    );
+}
+
+#[test]
+fn deletes_are_reported_unless_they_propagate() {
+    let (mut s, mut p, mut secondary) = converged();
+    p.tables.remove(&n("sales.core.v_top"));
+    p.tables.remove(&n("sales.core.fact"));
+    p.functions.clear();
+    let kept = plan(&s, &p, &secondary);
+    assert!(kept.stage(Stage::Deletes).next().is_none());
+    let extras: Vec<&str> = kept
+        .skipped
+        .iter()
+        .filter(|x| x.reason.starts_with("extra"))
+        .map(|x| x.object.as_str())
+        .collect();
+    assert_eq!(
+        extras,
+        [
+            "sales_dr.core.v_top",
+            "sales_dr.core.fact",
+            "sales_dr.core.net"
+        ]
+    );
+    let report = reconcile(&s, &p, &secondary, &BTreeMap::new(), 0);
+    assert_eq!(report.summary.extra, 3);
+    s.propagate_deletes = true;
+    let dropped = plan(&s, &p, &secondary);
+    let statements: Vec<String> = dropped
+        .stage(Stage::Deletes)
+        .map(|c| match &c.action {
+            Action::Statement { statement, .. } => statement.clone(),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            "DROP VIEW IF EXISTS `sales_dr`.`core`.`v_top`",
+            "DROP TABLE IF EXISTS `sales_dr`.`core`.`fact`",
+            "DROP FUNCTION IF EXISTS `sales_dr`.`core`.`net`",
+        ]
+    );
+    apply(&s, &p, &mut secondary, &dropped);
+    // v_fact still reads the dropped table on both sides: the sync mirrors, it does not judge.
+    assert!(plan(&s, &p, &secondary)
+        .stage(Stage::Deletes)
+        .next()
+        .is_none());
+}
+
+#[test]
+fn a_location_outside_every_mapping_fails_only_its_object() {
+    let (s, mut p) = (spec(), primary());
+    p.tables
+        .get_mut(&n("main.core.events"))
+        .unwrap()
+        .storage_location = Some("s3://elsewhere/events".into());
+    let first = plan(&s, &p, &Inventory::default());
+    let failed: Vec<(&str, &str)> = first
+        .skipped
+        .iter()
+        .filter(|x| x.failed)
+        .map(|x| (x.object.as_str(), x.reason.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(
+            "main.core.events",
+            "location s3://elsewhere/events is outside every mapping in locations[]"
+        )]
+    );
+    assert!(first.changes.iter().any(|c| c.object == "main.core.orders"));
+}
+
+#[test]
+fn a_failed_clone_is_reported_failed_with_its_error() {
+    let (s, p, secondary) = converged();
+    let failures = BTreeMap::from([(
+        "main.core.orders".to_string(),
+        "DELTA_CLONE_FAILED: boom".to_string(),
+    )]);
+    let report = reconcile(&s, &p, &secondary, &failures, 0);
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.target == "main.core.orders" && l.kind == "table")
+        .unwrap();
+    assert_eq!(line.status, Status::Failed);
+    assert_eq!(line.error.as_deref(), Some("DELTA_CLONE_FAILED: boom"));
+    assert!(!report.summary.clean);
+}
+
+#[test]
+fn external_delta_tables_clone_to_the_mapped_location_when_asked() {
+    let (mut s, p) = (spec(), primary());
+    s.external_tables = crate::spec::ExternalTables::Clone;
+    let first = plan(&s, &p, &Inventory::default());
+    let events = first
+        .changes
+        .iter()
+        .find(|c| c.object == "main.core.events")
+        .unwrap();
+    assert_eq!(events.stage, Stage::ExternalTables);
+    let Action::Clone { statement, .. } = &events.action else {
+        panic!()
+    };
+    assert!(statement.ends_with(
+        "DEEP CLONE `lakeops_dr_main`.`core`.`events` LOCATION 's3://lake-usw2/ext/events'"
+    ));
+}
