@@ -344,3 +344,38 @@ def test_configuration_names_are_unique_in_the_account(a):
         (a.networks.delete, network.network_id),
     ):
         delete(obj_id)
+
+
+def test_log_delivery_refuses_duplicates_and_enforces_per_workspace_limits(a):
+    """Databricks refuses a second enabled log delivery configuration with the same
+    settings (the name aside), and lets one workspace appear in the filter of at most
+    two enabled configurations per log type; re-enabling is checked the same way."""
+    cred, storage, _ = create_workspace_prerequisites(a)
+    workspace_id = int(unique("1")[-8:], 16)
+
+    def audit(prefix):
+        return billing.CreateLogDeliveryConfigurationParams(
+            config_name=unique("audit"),
+            log_type=billing.LogType.AUDIT_LOGS,
+            output_format=billing.OutputFormat.JSON,
+            credentials_id=cred.credentials_id,
+            storage_configuration_id=storage.storage_configuration_id,
+            delivery_path_prefix=prefix,
+            workspace_ids_filter=[workspace_id],
+        )
+
+    first = a.log_delivery.create(audit("one")).log_delivery_configuration
+    with pytest.raises(errors.ResourceAlreadyExists):
+        a.log_delivery.create(audit("one"))
+    second = a.log_delivery.create(audit("two")).log_delivery_configuration
+    with pytest.raises(errors.DatabricksError) as e:
+        a.log_delivery.create(audit("three"))
+    assert e.value.error_code == "QUOTA_EXCEEDED"
+    a.log_delivery.patch_status(second.config_id, billing.LogDeliveryConfigStatus.DISABLED)
+    third = a.log_delivery.create(audit("three")).log_delivery_configuration
+    with pytest.raises(errors.DatabricksError) as e:
+        a.log_delivery.patch_status(second.config_id, billing.LogDeliveryConfigStatus.ENABLED)
+    assert e.value.error_code == "QUOTA_EXCEEDED"
+    assert a.log_delivery.get(second.config_id).log_delivery_configuration.status == billing.LogDeliveryConfigStatus.DISABLED
+    for conf in (first, third):
+        a.log_delivery.patch_status(conf.config_id, billing.LogDeliveryConfigStatus.DISABLED)
