@@ -278,14 +278,23 @@ mod tests {
         assert!(enable_problem(&b, [&a].into_iter()).is_none());
         let third = conf("c", "p3", Value::Null);
         let err = enable_problem(&third, [&a, &b].into_iter()).unwrap();
-        assert!(matches!(&err.body, crate::errors::ErrorBody::Standard { error_code, .. } if error_code == "QUOTA_EXCEEDED"));
+        assert!(
+            matches!(&err.body, crate::errors::ErrorBody::Standard { error_code, .. } if error_code == "QUOTA_EXCEEDED")
+        );
         // A disabled one or another log type does not count; workspace filters have their own limit.
         let mut off = b.clone();
         off["status"] = json!("DISABLED");
         assert!(enable_problem(&third, [&a, &off].into_iter()).is_none());
+        let mut usage = b.clone();
+        usage["log_type"] = json!("BILLABLE_USAGE");
+        assert!(enable_problem(&third, [&a, &usage].into_iter()).is_none());
         let w1 = conf("w1", "p1", json!([7]));
         let w2 = conf("w2", "p2", json!([7, 8]));
-        assert!(enable_problem(&conf("w3", "p3", json!([8])), [&a, &b, &w1, &w2].into_iter()).is_none());
+        assert!(enable_problem(
+            &conf("w3", "p3", json!([8])),
+            [&a, &b, &w1, &w2].into_iter()
+        )
+        .is_none());
         assert!(enable_problem(&conf("w3", "p3", json!([7])), [&w1, &w2].into_iter()).is_some());
     }
 }

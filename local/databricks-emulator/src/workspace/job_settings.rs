@@ -215,12 +215,24 @@ pub fn is_quartz_cron(expr: &str) -> bool {
     cron_field(fields[0], 0, 59, &[], "")
         && cron_field(fields[1], 0, 59, &[], "")
         && cron_field(fields[2], 0, 23, &[], "")
-        && (dom == "?" || dom == "L" || dom == "LW" || cron_field(dom, 1, 31, &[], "W"))
+        && (dom == "?" || dom == "LW" || last_day_offset(dom) || cron_field(dom, 1, 31, &[], "W"))
         && cron_field(fields[4], 1, 12, &months, "")
-        && (dow == "?" || cron_field(dow, 1, 7, &days, "L#"))
+        && (dow == "?" || dow == "L" || cron_field(dow, 1, 7, &days, "L#"))
         && fields
             .get(6)
             .is_none_or(|y| cron_field(y, 1970, 2099, &[], ""))
+}
+
+/// `L` (the month's last day) or `L-n`, n days before it.
+fn last_day_offset(field: &str) -> bool {
+    match field.strip_prefix('L') {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('-')
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=30).contains(&n)),
+        None => false,
+    }
 }
 
 /// One comma-separated cron field: `*`, values, ranges `a-b` and steps `x/n`.
@@ -318,6 +330,9 @@ mod tests {
         assert!(is_quartz_cron("0 15 10 ? * MON-FRI"));
         assert!(is_quartz_cron("0 0/5 14,18 * * ? 2030"));
         assert!(is_quartz_cron("0 15 10 L * ?"));
+        assert!(is_quartz_cron("0 15 10 L-3 * ?"));
+        assert!(is_quartz_cron("0 15 10 ? * L"));
+        assert!(!is_quartz_cron("0 15 10 L-31 * ?"));
         assert!(is_quartz_cron("0 15 10 ? * 6#3"));
         assert!(is_quartz_cron("0 0 12 15W * ?"));
         // Standard cron (5 fields), both day fields set, and out-of-range values.

@@ -48,7 +48,11 @@ fn stored_job(s: &mut EmuState, workspace_id: i64, id: i64) -> ApiResult<&mut Va
 /// and removal of `fields_to_remove`; the result is validated as a whole.
 pub async fn update(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiResult<Json<Value>> {
     let id = job_id(&b, None)?;
-    let new_settings = b.get("new_settings").cloned().unwrap_or_else(|| json!({}));
+    let new_settings = b
+        .get("new_settings")
+        .filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if !new_settings.is_object() {
         return Err(ApiError::invalid("Field new_settings must be an object"));
     }
