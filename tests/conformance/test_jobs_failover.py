@@ -68,6 +68,12 @@ def test_reset_replaces_every_setting(w):
     assert got.max_concurrent_runs == 1
     w.jobs.update(job.job_id, new_settings=jobs.JobSettings(continuous=jobs.Continuous(pause_status=jobs.PauseStatus.PAUSED)))
     assert w.jobs.get(job.job_id).settings.continuous.pause_status == jobs.PauseStatus.PAUSED
+    # The 2.1 paths answer the same (older clients and the Terraform provider use them).
+    w.api_client.do("POST", "/api/2.1/jobs/update", body={"job_id": job.job_id, "new_settings": {"continuous": {"pause_status": "UNPAUSED"}}})
+    got21 = w.api_client.do("GET", "/api/2.1/jobs/get", query={"job_id": job.job_id})
+    assert got21["settings"]["continuous"]["pause_status"] == "UNPAUSED"
+    w.api_client.do("POST", "/api/2.1/jobs/reset", body={"job_id": job.job_id, "new_settings": {"name": name}})
+    assert w.jobs.get(job.job_id).settings.continuous is None
     w.jobs.delete(job.job_id)
 
 
