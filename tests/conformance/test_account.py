@@ -310,3 +310,72 @@ def test_metastore_crud(a, running_workspace):
     a.metastores.delete(other.metastore_id)
     with pytest.raises(errors.NotFound):
         a.metastores.get(other.metastore_id)
+
+
+def test_configuration_names_are_unique_in_the_account(a):
+    """Credential, storage and network configuration names are unique per account,
+    as in Databricks ("Credential configuration name … already exists in this
+    account"); the same name may be reused once the first one is deleted, and other
+    kinds of configuration may share it."""
+    aws = provisioning.CreateCredentialAwsCredentials(sts_role=provisioning.CreateCredentialStsRole(role_arn=ROLE_ARN))
+    name = unique("dup")
+    cred = a.credentials.create(credentials_name=name, aws_credentials=aws)
+    with pytest.raises(errors.ResourceAlreadyExists, match=f"Credential configuration name {name} already exists in this account"):
+        a.credentials.create(credentials_name=name, aws_credentials=aws)
+    assert [c.credentials_id for c in a.credentials.list() if c.credentials_name == name] == [cred.credentials_id]
+
+    bucket = provisioning.RootBucketInfo(bucket_name=unique("root"))
+    storage = a.storage.create(storage_configuration_name=name, root_bucket_info=bucket)
+    with pytest.raises(errors.ResourceAlreadyExists, match=f"Storage configuration name {name} already exists"):
+        a.storage.create(storage_configuration_name=name, root_bucket_info=bucket)
+
+    net = dict(vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], security_group_ids=["sg-1"])
+    network = a.networks.create(network_name=name, **net)
+    with pytest.raises(errors.ResourceAlreadyExists, match=f"Network configuration name {name} already exists"):
+        a.networks.create(network_name=name, **net)
+    assert [n.network_id for n in a.networks.list() if n.network_name == name] == [network.network_id]
+
+    a.credentials.delete(cred.credentials_id)
+    again = a.credentials.create(credentials_name=name, aws_credentials=aws)
+    assert again.credentials_id != cred.credentials_id
+    for delete, obj_id in (
+        (a.credentials.delete, again.credentials_id),
+        (a.storage.delete, storage.storage_configuration_id),
+        (a.networks.delete, network.network_id),
+    ):
+        delete(obj_id)
+
+
+def test_log_delivery_refuses_duplicates_and_enforces_per_workspace_limits(a):
+    """Databricks refuses a second enabled log delivery configuration with the same
+    settings (the name aside), and lets one workspace appear in the filter of at most
+    two enabled configurations per log type; re-enabling is checked the same way."""
+    cred, storage, _ = create_workspace_prerequisites(a)
+    workspace_id = int(unique("1")[-8:], 16)
+
+    def audit(prefix):
+        return billing.CreateLogDeliveryConfigurationParams(
+            config_name=unique("audit"),
+            log_type=billing.LogType.AUDIT_LOGS,
+            output_format=billing.OutputFormat.JSON,
+            credentials_id=cred.credentials_id,
+            storage_configuration_id=storage.storage_configuration_id,
+            delivery_path_prefix=prefix,
+            workspace_ids_filter=[workspace_id],
+        )
+
+    first = a.log_delivery.create(audit("one")).log_delivery_configuration
+    with pytest.raises(errors.ResourceAlreadyExists):
+        a.log_delivery.create(audit("one"))
+    second = a.log_delivery.create(audit("two")).log_delivery_configuration
+    with pytest.raises(errors.DatabricksError) as e:
+        a.log_delivery.create(audit("three"))
+    assert e.value.error_code == "QUOTA_EXCEEDED"
+    a.log_delivery.patch_status(second.config_id, billing.LogDeliveryConfigStatus.DISABLED)
+    third = a.log_delivery.create(audit("three")).log_delivery_configuration
+    with pytest.raises(errors.DatabricksError) as e:
+        a.log_delivery.patch_status(second.config_id, billing.LogDeliveryConfigStatus.ENABLED)
+    assert e.value.error_code == "QUOTA_EXCEEDED"
+    assert a.log_delivery.get(second.config_id).log_delivery_configuration.status == billing.LogDeliveryConfigStatus.DISABLED
+    for conf in (first, third):
+        a.log_delivery.patch_status(conf.config_id, billing.LogDeliveryConfigStatus.DISABLED)

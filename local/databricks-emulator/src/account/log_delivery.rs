@@ -39,6 +39,75 @@ fn valid_start_time(s: &str) -> bool {
         && s[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m))
 }
 
+/// How many enabled configurations of one log type may have no workspace filter, and
+/// how many may name one workspace in theirs (Databricks documents both limits).
+const MAX_ENABLED_PER_SCOPE: usize = 2;
+
+/// The fields that tell two configurations apart; Databricks refuses two enabled
+/// configurations that share all of them (the name does not count).
+const IDENTITY_FIELDS: &[&str] = &[
+    "log_type",
+    "output_format",
+    "credentials_id",
+    "storage_configuration_id",
+    "delivery_path_prefix",
+    "delivery_start_time",
+];
+
+fn workspace_filter(c: &Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = c["workspace_ids_filter"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Why `candidate` cannot be enabled next to the `others` (every other stored
+/// configuration): an identical enabled one, or one scope over its limit. Pure.
+pub fn enable_problem<'a>(
+    candidate: &Value,
+    others: impl Iterator<Item = &'a Value>,
+) -> Option<ApiError> {
+    let log_type = candidate["log_type"].as_str().unwrap_or_default();
+    let filter = workspace_filter(candidate);
+    let enabled: Vec<&Value> = others
+        .filter(|c| c["status"] == "ENABLED" && c["log_type"] == candidate["log_type"])
+        .collect();
+    if let Some(same) = enabled.iter().find(|c| {
+        IDENTITY_FIELDS.iter().all(|f| c[*f] == candidate[*f]) && workspace_filter(c) == filter
+    }) {
+        return Some(ApiError::already_exists(format!(
+            "An enabled log delivery configuration with the same settings already exists: {}",
+            same["config_id"].as_str().unwrap_or_default()
+        )));
+    }
+    if filter.is_empty() {
+        let account_level = enabled
+            .iter()
+            .filter(|c| workspace_filter(c).is_empty())
+            .count();
+        if account_level >= MAX_ENABLED_PER_SCOPE {
+            return Some(ApiError::quota_exceeded(format!(
+                "At most {MAX_ENABLED_PER_SCOPE} enabled {log_type} log delivery configurations without a workspace filter are allowed per account"
+            )));
+        }
+    }
+    for ws in &filter {
+        let naming = enabled
+            .iter()
+            .filter(|c| workspace_filter(c).contains(ws))
+            .count();
+        if naming >= MAX_ENABLED_PER_SCOPE {
+            return Some(ApiError::quota_exceeded(format!(
+                "Workspace {ws} is already in the workspace filter of {MAX_ENABLED_PER_SCOPE} enabled {log_type} log delivery configurations"
+            )));
+        }
+    }
+    None
+}
+
 pub async fn create(_: AcctCtx, State(app): State<App>, Body(b): Body) -> ApiResult<Json<Value>> {
     let c = b
         .get("log_delivery_configuration")
@@ -89,6 +158,11 @@ pub async fn create(_: AcctCtx, State(app): State<App>, Body(b): Body) -> ApiRes
             },
         });
         copy_fields(&mut obj, &c, &["config_name", "delivery_path_prefix", "delivery_start_time", "workspace_ids_filter"]);
+        if status == "ENABLED" {
+            if let Some(e) = enable_problem(&obj, s.log_delivery.values()) {
+                return Err(e);
+            }
+        }
         s.log_delivery.insert(id, obj.clone());
         Ok(Json(json!({"log_delivery_configuration": obj})))
     })
@@ -148,6 +222,18 @@ pub async fn patch_status(
         )));
     }
     app.mutate(|s| {
+        // Re-enabling is refused when the configuration would break a limit or
+        // duplicate another enabled one, as on creation.
+        if status == "ENABLED" {
+            if let Some(c) = s.log_delivery.get(&p.id) {
+                if c["status"] != "ENABLED" {
+                    let others = s.log_delivery.iter().filter(|(id, _)| **id != p.id);
+                    if let Some(e) = enable_problem(c, others.map(|(_, v)| v)) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let c = s.log_delivery.get_mut(&p.id).ok_or_else(|| {
             ApiError::not_found(format!(
                 "Log delivery configuration {} does not exist",
@@ -173,5 +259,42 @@ mod tests {
         assert!(valid_start_time("2024-02"));
         assert!(!valid_start_time("2024-13"));
         assert!(!valid_start_time("24-02"));
+    }
+
+    #[test]
+    fn enabled_configurations_are_distinct_and_limited_per_scope() {
+        let conf = |id: &str, prefix: &str, filter: Value| {
+            json!({"config_id": id, "log_type": "AUDIT_LOGS", "output_format": "JSON", "credentials_id": "c",
+                   "storage_configuration_id": "s", "delivery_path_prefix": prefix, "status": "ENABLED",
+                   "workspace_ids_filter": filter})
+        };
+        let a = conf("a", "p1", Value::Null);
+        let same = conf("x", "p1", Value::Null);
+        assert_eq!(
+            enable_problem(&same, [&a].into_iter()).unwrap().status,
+            axum::http::StatusCode::CONFLICT
+        );
+        let b = conf("b", "p2", Value::Null);
+        assert!(enable_problem(&b, [&a].into_iter()).is_none());
+        let third = conf("c", "p3", Value::Null);
+        let err = enable_problem(&third, [&a, &b].into_iter()).unwrap();
+        assert!(
+            matches!(&err.body, crate::errors::ErrorBody::Standard { error_code, .. } if error_code == "QUOTA_EXCEEDED")
+        );
+        // A disabled one or another log type does not count; workspace filters have their own limit.
+        let mut off = b.clone();
+        off["status"] = json!("DISABLED");
+        assert!(enable_problem(&third, [&a, &off].into_iter()).is_none());
+        let mut usage = b.clone();
+        usage["log_type"] = json!("BILLABLE_USAGE");
+        assert!(enable_problem(&third, [&a, &usage].into_iter()).is_none());
+        let w1 = conf("w1", "p1", json!([7]));
+        let w2 = conf("w2", "p2", json!([7, 8]));
+        assert!(enable_problem(
+            &conf("w3", "p3", json!([8])),
+            [&a, &b, &w1, &w2].into_iter()
+        )
+        .is_none());
+        assert!(enable_problem(&conf("w3", "p3", json!([7])), [&w1, &w2].into_iter()).is_some());
     }
 }

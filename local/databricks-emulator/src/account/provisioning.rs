@@ -123,6 +123,24 @@ fn delete(app: &App, kind: Kind, id: &str) -> ApiResult<Json<Value>> {
     })
 }
 
+/// Credential, storage and network configuration names are unique in an account:
+/// the real service refuses a second one with "Credential configuration name … already
+/// exists in this account. Try again with a unique name." (the wording Databricks
+/// answers for credentials; the same for the other two kinds).
+fn name_taken(s: &mut EmuState, kind: Kind, name_field: &str, name: &str) -> ApiResult<()> {
+    if kind
+        .map(s)
+        .values()
+        .any(|o| o[name_field].as_str() == Some(name))
+    {
+        return Err(ApiError::already_exists(format!(
+            "{} name {name} already exists in this account. Try again with a unique name.",
+            kind.label()
+        )));
+    }
+    Ok(())
+}
+
 fn base(app: &App, id_field: &str, id: &str) -> Value {
     json!({
         id_field: id,
@@ -164,6 +182,7 @@ pub async fn create_credentials(
         if !role_arn.starts_with("arn:aws:iam::") || !role_arn.contains(":role/") {
             return Err(credential_failure_error(false));
         }
+        name_taken(s, Kind::Credentials, "credentials_name", &name)?;
         let id = new_uuid();
         let mut obj = base(&app, "credentials_id", &id);
         obj["credentials_name"] = json!(name);
@@ -226,6 +245,12 @@ pub async fn create_storage(
         .ok_or_else(|| ApiError::missing_field("root_bucket_info.bucket_name"))?
         .to_string();
     app.mutate(|s| {
+        name_taken(
+            s,
+            Kind::StorageConfigurations,
+            "storage_configuration_name",
+            &name,
+        )?;
         let id = new_uuid();
         let mut obj = base(&app, "storage_configuration_id", &id);
         obj["storage_configuration_name"] = json!(name);
@@ -305,6 +330,7 @@ pub async fn create_network(
         return Err(ApiError::missing_field("security_group_ids"));
     }
     app.mutate(|s| {
+        name_taken(s, Kind::Networks, "network_name", &name)?;
         if let Some(Value::Object(vpce)) = b.get("vpc_endpoints") {
             for ids in vpce.values() {
                 for id in ids
@@ -579,6 +605,25 @@ mod tests {
             .map(|p| p["error_type"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(types, vec!["vpc", "subnet", "securityGroup"]);
+    }
+
+    #[test]
+    fn configuration_names_are_unique_per_kind() {
+        let mut s = EmuState::default();
+        s.credentials
+            .insert("c1".into(), json!({"credentials_name": "prod"}));
+        let err = name_taken(&mut s, Kind::Credentials, "credentials_name", "prod").unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::CONFLICT);
+        assert_eq!(
+            err.body,
+            crate::errors::ErrorBody::Standard {
+                error_code: json!("RESOURCE_ALREADY_EXISTS"),
+                message: "Credential configuration name prod already exists in this account. Try again with a unique name.".into(),
+            }
+        );
+        assert!(name_taken(&mut s, Kind::Credentials, "credentials_name", "dev").is_ok());
+        // Another kind may use the same name.
+        assert!(name_taken(&mut s, Kind::Networks, "network_name", "prod").is_ok());
     }
 
     #[test]

@@ -9,38 +9,11 @@ use serde_json::{json, Value};
 use crate::auth::WsCtx;
 use crate::errors::{ApiError, ApiResult};
 use crate::lifecycle::{run_state, RunPhase};
-use crate::state::{now_ms, query_bool, random_numeric_id, App, Body, Fields, RunRecord};
+use crate::state::{
+    now_ms, query_bool, random_numeric_id, App, Body, Fields, RunRecord, State as EmuState,
+};
 
-fn settings_problem(b: &Value) -> Option<String> {
-    if let Some(tasks) = b.get("tasks").and_then(Value::as_array) {
-        let mut keys = std::collections::HashSet::new();
-        for t in tasks {
-            let Some(k) = t["task_key"].as_str().filter(|k| !k.is_empty()) else {
-                return Some("Missing required field: tasks.task_key".into());
-            };
-            if !keys.insert(k.to_string()) {
-                return Some(format!("Task key {k} is used more than once"));
-            }
-        }
-        for t in tasks {
-            for dep in t["depends_on"].as_array().into_iter().flatten() {
-                let d = dep["task_key"].as_str().unwrap_or_default();
-                if !keys.contains(d) {
-                    return Some(format!(
-                        "Task {} depends on unknown task {d}",
-                        t["task_key"].as_str().unwrap_or_default()
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(m) = b["max_concurrent_runs"].as_i64() {
-        if !(0..=1000).contains(&m) {
-            return Some("max_concurrent_runs must be between 0 and 1000".into());
-        }
-    }
-    None
-}
+use super::job_settings::{merge_update, settings_problem, with_defaults};
 
 fn job_missing(id: i64) -> ApiError {
     ApiError::invalid(format!("Job {id} does not exist."))
@@ -52,25 +25,65 @@ pub async fn create(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiRes
     }
     app.mutate(|s| {
         let id = random_numeric_id(15);
-        let mut settings = b.clone();
-        if settings.get("name").is_none() {
-            settings["name"] = json!("Untitled");
-        }
-        if settings.get("max_concurrent_runs").is_none() {
-            settings["max_concurrent_runs"] = json!(1);
-        }
-        if settings.get("format").is_none() {
-            settings["format"] = json!("MULTI_TASK");
-        }
         let job = json!({
             "job_id": id,
             "creator_user_name": ctx.principal_name,
             "run_as_user_name": ctx.principal_name,
             "created_time": now_ms(),
-            "settings": settings,
+            "settings": with_defaults(b.clone()),
         });
         s.ws_data(ctx.workspace_id).jobs.insert(id, job);
         Ok(Json(json!({"job_id": id})))
+    })
+}
+
+fn stored_job(s: &mut EmuState, workspace_id: i64, id: i64) -> ApiResult<&mut Value> {
+    s.ws_data(workspace_id)
+        .jobs
+        .get_mut(&id)
+        .ok_or_else(|| job_missing(id))
+}
+
+/// `jobs/update`: a partial merge of `new_settings` (see `job_settings::merge_update`)
+/// and removal of `fields_to_remove`; the result is validated as a whole.
+pub async fn update(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiResult<Json<Value>> {
+    let id = job_id(&b, None)?;
+    let new_settings = b
+        .get("new_settings")
+        .filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if !new_settings.is_object() {
+        return Err(ApiError::invalid("Field new_settings must be an object"));
+    }
+    let fields_to_remove = b.str_list("fields_to_remove")?;
+    app.mutate(|s| {
+        let job = stored_job(s, ctx.workspace_id, id)?;
+        let merged = merge_update(&job["settings"], &new_settings, &fields_to_remove)
+            .map_err(ApiError::invalid)?;
+        if let Some(p) = settings_problem(&merged) {
+            return Err(ApiError::invalid(p));
+        }
+        job["settings"] = with_defaults(merged);
+        Ok(Json(json!({})))
+    })
+}
+
+/// `jobs/reset`: `new_settings` replaces every setting of the job.
+pub async fn reset(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiResult<Json<Value>> {
+    let id = job_id(&b, None)?;
+    let new_settings = match b.get("new_settings") {
+        Some(v) if v.is_object() => v.clone(),
+        None | Some(Value::Null) => return Err(ApiError::missing_field("new_settings")),
+        Some(_) => return Err(ApiError::invalid("Field new_settings must be an object")),
+    };
+    if let Some(p) = settings_problem(&new_settings) {
+        return Err(ApiError::invalid(p));
+    }
+    app.mutate(|s| {
+        let job = stored_job(s, ctx.workspace_id, id)?;
+        job["settings"] = with_defaults(new_settings);
+        Ok(Json(json!({})))
     })
 }
 
@@ -124,7 +137,14 @@ pub async fn list(
             .get(&ctx.workspace_id)
             .map(|d| d.jobs.values().cloned().collect())
             .unwrap_or_default();
-        all.retain(|j| name.is_none_or(|n| j["settings"]["name"].as_str() == Some(n.as_str())));
+        // The SDK documents the name filter as exact but case insensitive.
+        all.retain(|j| {
+            name.is_none_or(|n| {
+                j["settings"]["name"]
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(n))
+            })
+        });
         all.sort_by_key(|j| std::cmp::Reverse(j["created_time"].as_i64()));
         let total = all.len();
         let page: Vec<Value> = all
@@ -145,6 +165,9 @@ pub async fn list(
         let mut out = json!({"jobs": page, "has_more": has_more});
         if has_more {
             out["next_page_token"] = json!((offset + limit).to_string());
+        }
+        if offset > 0 {
+            out["prev_page_token"] = json!(offset.saturating_sub(limit).to_string());
         }
         Json(out)
     }))
@@ -318,6 +341,41 @@ pub async fn cancel_run(
             .ok_or_else(|| ApiError::invalid(format!("Run {id} does not exist.")))?;
         if r.phase.cancelled_ms.is_none() {
             r.phase.cancelled_ms = Some(now_ms());
+        }
+        Ok(Json(json!({})))
+    })
+}
+
+/// `runs/cancel-all`: with `job_id`, every active run of that job is cancelled, as
+/// `runs/cancel` cancels one. `all_queued_runs` alone cancels the workspace's queued
+/// runs; the emulator never queues a run (it starts each at once), so there are
+/// none to cancel.
+pub async fn cancel_all_runs(
+    ctx: WsCtx,
+    State(app): State<App>,
+    Body(b): Body,
+) -> ApiResult<Json<Value>> {
+    let job = b.opt_i64("job_id")?;
+    let all_queued = b.opt_bool("all_queued_runs")?.unwrap_or(false);
+    if job.is_none() && !all_queued {
+        return Err(ApiError::invalid(
+            "Either job_id or all_queued_runs must be provided",
+        ));
+    }
+    app.mutate(|s| {
+        let d = s.ws_data(ctx.workspace_id);
+        let Some(id) = job else {
+            return Ok(Json(json!({})));
+        };
+        if !d.jobs.contains_key(&id) {
+            return Err(job_missing(id));
+        }
+        let now = now_ms();
+        for r in d.runs.values_mut() {
+            let active = run_state(r.phase, now, app.settings.run_ms).is_active();
+            if r.info["job_id"].as_i64() == Some(id) && active && r.phase.cancelled_ms.is_none() {
+                r.phase.cancelled_ms = Some(now);
+            }
         }
         Ok(Json(json!({})))
     })

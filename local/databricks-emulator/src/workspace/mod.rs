@@ -2,6 +2,7 @@
 //! template). Every handler authenticates through `WsCtx`.
 
 pub mod compute;
+pub mod job_settings;
 pub mod jobs;
 pub mod misc;
 pub mod pipelines;
@@ -217,12 +218,18 @@ pub fn router() -> Router<App> {
             .route(&format!("/api/{v}/jobs/get"), get(jobs::get))
             .route(&format!("/api/{v}/jobs/list"), get(jobs::list))
             .route(&format!("/api/{v}/jobs/delete"), post(jobs::delete))
+            .route(&format!("/api/{v}/jobs/update"), post(jobs::update))
+            .route(&format!("/api/{v}/jobs/reset"), post(jobs::reset))
             .route(&format!("/api/{v}/jobs/run-now"), post(jobs::run_now))
             .route(&format!("/api/{v}/jobs/runs/list"), get(jobs::list_runs))
             .route(&format!("/api/{v}/jobs/runs/get"), get(jobs::get_run))
             .route(
                 &format!("/api/{v}/jobs/runs/cancel"),
                 post(jobs::cancel_run),
+            )
+            .route(
+                &format!("/api/{v}/jobs/runs/cancel-all"),
+                post(jobs::cancel_all_runs),
             );
     }
     r
