@@ -12,6 +12,7 @@
 //! generation guard ([`failover`]). The Databricks adapters, the handler and the state
 //! machines build on it.
 
+pub mod clones;
 pub mod failover;
 pub mod inventory;
 pub mod mapping;

@@ -110,6 +110,9 @@ pub struct Change {
     /// What apply does, e.g. "deep clone main.s.t, source version 12, target version 9".
     pub description: String,
     pub action: Action,
+    /// Objects of this stage that must be done first (a view's views).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// An object the sync leaves as it is, with the reason, for the report.
@@ -152,6 +155,7 @@ impl Plan {
             object: object.into(),
             description,
             action,
+            after: vec![],
         });
     }
 

@@ -221,5 +221,12 @@ pub(crate) fn plan_views(
                 schema: Some(format!("{}.{}", target.catalog, target.schema)),
             },
         );
+        if let Some(change) = out.changes.last_mut() {
+            change.after = t
+                .view_dependencies
+                .iter()
+                .filter_map(|d| synced.get(d).map(|(_, target)| target.to_string()))
+                .collect();
+        }
     }
 }
