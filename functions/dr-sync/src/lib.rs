@@ -12,7 +12,9 @@
 //! generation guard ([`failover`]). The Databricks adapters, the handler and the state
 //! machines build on it.
 
+pub mod asl;
 pub mod clones;
+pub mod event;
 pub mod failover;
 pub mod inventory;
 pub mod mapping;
