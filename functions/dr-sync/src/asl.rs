@@ -311,6 +311,7 @@ mod tests {
         assert_eq!(states["ByMode"]["Default"], "report");
         assert_eq!(states["ByMode"]["Choices"][0]["Next"], "storage");
         assert_eq!(states["storage?"]["Default"], "catalogs");
-        assert_eq!(states["catalogs?"]["Default"], "managed_tables");
+        assert_eq!(states["catalogs?"]["Default"], "sharing");
+        assert_eq!(states["sharing?"]["Default"], "managed_tables");
     }
 }

@@ -72,6 +72,7 @@ impl Stage {
         match self {
             Stage::Storage => "storage",
             Stage::Catalogs => "catalogs",
+            Stage::Sharing => "sharing",
             Stage::ManagedTables => "managed_tables",
             Stage::ExternalTables => "external_tables",
             Stage::Views => "views",

@@ -21,6 +21,25 @@ pub struct Inventory {
     pub functions: BTreeMap<FullName, Function>,
     pub tags: BTreeMap<Securable, BTreeMap<String, String>>,
     pub grants: BTreeMap<Securable, Grants>,
+    /// Delta Sharing, as this side sees it.
+    pub sharing: Sharing,
+}
+
+/// The Delta Sharing objects the sync sets up: on the primary a recipient for the
+/// secondary's metastore and a share per synced catalog; on the secondary the
+/// provider that appears by itself, and a share catalog per share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sharing {
+    /// This side's metastore (`global_metastore_id`, `aws:<region>:<id>`).
+    pub global_metastore_id: String,
+    /// recipient name -> the global metastore id it shares with (DATABRICKS recipients).
+    pub recipients: BTreeMap<String, String>,
+    /// share name -> the schemas (`catalog.schema`) and tables it holds.
+    pub shares: BTreeMap<String, BTreeSet<String>>,
+    /// share name -> recipients granted SELECT on it.
+    pub share_grants: BTreeMap<String, BTreeSet<String>>,
+    /// provider name -> the provider's global metastore id.
+    pub providers: BTreeMap<String, String>,
 }
 
 /// principal -> privileges

@@ -18,6 +18,7 @@ use crate::sql;
 pub enum Stage {
     Storage,
     Catalogs,
+    Sharing,
     ManagedTables,
     ExternalTables,
     Views,
@@ -29,9 +30,10 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Storage,
         Stage::Catalogs,
+        Stage::Sharing,
         Stage::ManagedTables,
         Stage::ExternalTables,
         Stage::Views,
@@ -69,6 +71,31 @@ pub enum Action {
     CreateCatalog {
         name: String,
         comment: Option<String>,
+    },
+    /// On the primary: a DATABRICKS recipient for the secondary's metastore.
+    CreateRecipient {
+        name: String,
+        global_metastore_id: String,
+    },
+    /// On the primary: a share, and schemas added to it (new tables of a shared schema
+    /// are shared with no edit).
+    CreateShare {
+        name: String,
+    },
+    AddToShare {
+        share: String,
+        schemas: Vec<String>,
+    },
+    GrantShare {
+        share: String,
+        recipient: String,
+    },
+    /// On the secondary: the catalog over a share, from the provider whose global
+    /// metastore id is the primary's (its name is only known once the recipient exists).
+    CreateShareCatalog {
+        name: String,
+        share: String,
+        provider_global_metastore_id: String,
     },
     /// A DEEP CLONE, submitted asynchronously and polled by the state machine.
     Clone {
@@ -130,6 +157,35 @@ pub struct Skipped {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub skipped: Vec<Skipped>,
+}
+
+/// Which workspace an action changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Primary,
+    Secondary,
+}
+
+impl Action {
+    pub fn side(&self) -> Side {
+        match self {
+            Action::CreateRecipient { .. }
+            | Action::CreateShare { .. }
+            | Action::AddToShare { .. }
+            | Action::GrantShare { .. } => Side::Primary,
+            _ => Side::Secondary,
+        }
+    }
+
+    /// Whether the action is a statement on the secondary's warehouse (queued, async).
+    pub fn statement(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            Action::Clone { statement, .. } => Some((statement, None)),
+            Action::Statement { statement, schema } => Some((statement, schema.as_deref())),
+            _ => None,
+        }
+    }
 }
 
 impl Plan {
@@ -200,6 +256,7 @@ pub fn plan(spec: &DrSpec, primary: &Inventory, secondary: &Inventory) -> Plan {
     let mut out = Plan::default();
     plan_storage(spec, primary, secondary, &mut out);
     plan_catalogs(spec, primary, secondary, &mut out);
+    plan_sharing(spec, primary, secondary, &mut out);
     if spec.objects.contains(&ObjectKind::Tables) {
         crate::plan_tables::plan_tables(spec, primary, secondary, &mut out);
     }
@@ -344,6 +401,99 @@ fn plan_catalogs(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out:
                     sql::create_schema(&target_schema, schema.comment.as_deref()),
                 );
             }
+        }
+    }
+}
+
+/// The recipient, a share per synced catalog with every synced schema in it, the grant,
+/// and the share catalogs on the secondary.
+fn plan_sharing(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: &mut Plan) {
+    let recipient = spec.sharing.recipient.to_lowercase();
+    let secondary_global = secondary.sharing.global_metastore_id.clone();
+    let primary_global = primary.sharing.global_metastore_id.clone();
+    match primary.sharing.recipients.get(&recipient) {
+        None => out.push(
+            Stage::Sharing,
+            "recipient",
+            &recipient,
+            format!("create recipient {recipient} on the primary for metastore {secondary_global}"),
+            Action::CreateRecipient { name: recipient.clone(), global_metastore_id: secondary_global.clone() },
+        ),
+        Some(global) if *global != secondary_global => out.skip(
+            "recipient",
+            &recipient,
+            format!("recipient {recipient} exists on the primary for metastore {global}, not the secondary's {secondary_global}: rename sharing.recipient or fix it by hand"),
+            true,
+        ),
+        Some(_) => {}
+    }
+    for m in &spec.catalogs {
+        let source = m.source.to_lowercase();
+        if !primary.catalogs.contains_key(&source) {
+            continue;
+        }
+        let share = spec.share_name(&source);
+        let have = primary.sharing.shares.get(&share);
+        if have.is_none() {
+            out.push(
+                Stage::Sharing,
+                "share",
+                &share,
+                format!("create share {share} on the primary"),
+                Action::CreateShare {
+                    name: share.clone(),
+                },
+            );
+        }
+        let missing: Vec<String> = primary
+            .schemas
+            .keys()
+            .filter(|full| catalog_of(full) == source)
+            .filter(|full| m.includes_schema(full.split_once('.').map(|x| x.1).unwrap_or_default()))
+            .filter(|full| !have.is_some_and(|objects| objects.contains(*full)))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            out.push(
+                Stage::Sharing,
+                "share",
+                &share,
+                format!("add schemas {} to share {share}", missing.join(", ")),
+                Action::AddToShare {
+                    share: share.clone(),
+                    schemas: missing,
+                },
+            );
+        }
+        if !primary
+            .sharing
+            .share_grants
+            .get(&share)
+            .is_some_and(|r| r.contains(&recipient))
+        {
+            out.push(
+                Stage::Sharing,
+                "share",
+                &share,
+                format!("grant SELECT on share {share} to recipient {recipient}"),
+                Action::GrantShare {
+                    share: share.clone(),
+                    recipient: recipient.clone(),
+                },
+            );
+        }
+        if !secondary.catalogs.contains_key(&share) {
+            out.push(
+                Stage::Sharing,
+                "share_catalog",
+                &share,
+                format!("create share catalog {share} on the secondary from share {share}"),
+                Action::CreateShareCatalog {
+                    name: share.clone(),
+                    share: share.clone(),
+                    provider_global_metastore_id: primary_global.clone(),
+                },
+            );
         }
     }
 }

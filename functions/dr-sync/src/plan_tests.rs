@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::inventory::*;
 use crate::mapping::FullName;
-use crate::plan::{plan, Action, Plan, Stage};
+use crate::plan::{plan, Action, Plan, Side, Stage};
 use crate::plan_tables::catalog_renames;
 use crate::report::{reconcile, Status};
 use crate::spec::{parse, DrSpec};
@@ -69,6 +69,7 @@ fn view(name: &str, definition: &str, deps: &[&str]) -> Table {
 
 fn primary() -> Inventory {
     let mut p = Inventory::default();
+    p.sharing.global_metastore_id = "aws:us-east-1:p".into();
     p.storage_credentials.insert(
         "lake_cred".into(),
         StorageCredential {
@@ -219,8 +220,9 @@ fn primary() -> Inventory {
 }
 
 /// The secondary as Databricks leaves it after running `plan`'s changes.
-fn apply(spec: &DrSpec, primary: &Inventory, secondary: &mut Inventory, plan: &Plan) {
+fn apply(spec: &DrSpec, primary_side: &mut Inventory, secondary: &mut Inventory, plan: &Plan) {
     let renames = catalog_renames(spec);
+    let primary = &primary_side.clone();
     let source_of = |target: &str| -> FullName {
         let t = n(target);
         t.with_catalog(&spec.mapping_into(&t.catalog).unwrap().source)
@@ -259,6 +261,50 @@ fn apply(spec: &DrSpec, primary: &Inventory, secondary: &mut Inventory, plan: &P
                         name: name.clone(),
                         url: url.clone(),
                         credential_name: credential_name.clone(),
+                    },
+                );
+            }
+            (
+                Action::CreateRecipient {
+                    name,
+                    global_metastore_id,
+                },
+                _,
+            ) => {
+                primary_side
+                    .sharing
+                    .recipients
+                    .insert(name.clone(), global_metastore_id.clone());
+            }
+            (Action::CreateShare { name }, _) => {
+                primary_side
+                    .sharing
+                    .shares
+                    .insert(name.clone(), BTreeSet::new());
+            }
+            (Action::AddToShare { share, schemas }, _) => {
+                primary_side
+                    .sharing
+                    .shares
+                    .get_mut(share)
+                    .unwrap()
+                    .extend(schemas.iter().cloned());
+            }
+            (Action::GrantShare { share, recipient }, _) => {
+                primary_side
+                    .sharing
+                    .share_grants
+                    .entry(share.clone())
+                    .or_default()
+                    .insert(recipient.clone());
+            }
+            (Action::CreateShareCatalog { name, .. }, _) => {
+                secondary.catalogs.insert(
+                    name.clone(),
+                    Catalog {
+                        name: name.clone(),
+                        comment: None,
+                        catalog_type: "DELTASHARING_CATALOG".into(),
                     },
                 );
             }
@@ -385,18 +431,24 @@ fn apply(spec: &DrSpec, primary: &Inventory, secondary: &mut Inventory, plan: &P
     }
 }
 
+fn empty_secondary() -> Inventory {
+    let mut s = Inventory::default();
+    s.sharing.global_metastore_id = "aws:us-west-2:s".into();
+    s
+}
+
 fn converged() -> (DrSpec, Inventory, Inventory) {
-    let (s, p) = (spec(), primary());
-    let mut secondary = Inventory::default();
+    let (s, mut p) = (spec(), primary());
+    let mut secondary = empty_secondary();
     let first = plan(&s, &p, &secondary);
-    apply(&s, &p, &mut secondary, &first);
+    apply(&s, &mut p, &mut secondary, &first);
     (s, p, secondary)
 }
 
 #[test]
 fn a_first_sync_creates_everything_in_stage_order() {
     let (s, p) = (spec(), primary());
-    let first = plan(&s, &p, &Inventory::default());
+    let first = plan(&s, &p, &empty_secondary());
     let stages: Vec<Stage> = first.changes.iter().map(|c| c.stage).collect();
     let mut sorted = stages.clone();
     sorted.sort();
@@ -455,9 +507,60 @@ fn a_first_sync_creates_everything_in_stage_order() {
 }
 
 #[test]
+fn sharing_is_set_up_by_the_sync_itself() {
+    let (s, p) = (spec(), primary());
+    let first = plan(&s, &p, &empty_secondary());
+    let described: Vec<&str> = first
+        .stage(Stage::Sharing)
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "create recipient lakeops_dr_usw2 on the primary for metastore aws:us-west-2:s",
+            "create share lakeops_dr_main on the primary",
+            "add schemas main.core to share lakeops_dr_main",
+            "grant SELECT on share lakeops_dr_main to recipient lakeops_dr_usw2",
+            "create share catalog lakeops_dr_main on the secondary from share lakeops_dr_main",
+            "create share lakeops_dr_sales on the primary",
+            "add schemas sales.core to share lakeops_dr_sales",
+            "grant SELECT on share lakeops_dr_sales to recipient lakeops_dr_usw2",
+            "create share catalog lakeops_dr_sales on the secondary from share lakeops_dr_sales",
+        ]
+    );
+    let sides: Vec<Side> = first
+        .stage(Stage::Sharing)
+        .map(|c| c.action.side())
+        .collect();
+    assert_eq!(sides.iter().filter(|s| **s == Side::Secondary).count(), 2);
+    // A schema created later on the primary is added to its share on the next run.
+    let (s, mut p, secondary) = converged();
+    p.schemas.insert(
+        "main.ops".into(),
+        Schema {
+            full_name: "main.ops".into(),
+            comment: None,
+        },
+    );
+    let next = plan(&s, &p, &secondary);
+    let described: Vec<&str> = next
+        .changes
+        .iter()
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "create schema main.ops",
+            "add schemas main.ops to share lakeops_dr_main"
+        ]
+    );
+}
+
+#[test]
 fn principals_are_mapped_in_grants() {
     let (s, p) = (spec(), primary());
-    let first = plan(&s, &p, &Inventory::default());
+    let first = plan(&s, &p, &empty_secondary());
     let grants = first
         .changes
         .iter()
@@ -510,7 +613,7 @@ fn only_the_changed_table_is_cloned_and_its_lag_is_measured() {
 
 #[test]
 fn drift_on_the_secondary_is_repaired_but_the_sync_principal_keeps_its_grants() {
-    let (s, p, mut secondary) = converged();
+    let (s, mut p, mut secondary) = converged();
     let fact = secondary.tables.get_mut(&n("sales_dr.core.fact")).unwrap();
     fact.cloned_source_version = None; // someone wrote to the replica
     secondary
@@ -542,7 +645,7 @@ fn drift_on_the_secondary_is_repaired_but_the_sync_principal_keeps_its_grants() 
         described[2],
         "grants on table main.core.orders: intruder +{} -{\"MODIFY\"}"
     );
-    apply(&s, &p, &mut secondary, &repair);
+    apply(&s, &mut p, &mut secondary, &repair);
     assert!(plan(&s, &p, &secondary).is_empty());
     assert!(
         secondary.grants[&Securable::new("TABLE", "main.core.orders")]
@@ -591,7 +694,7 @@ fn deletes_are_reported_unless_they_propagate() {
             "DROP FUNCTION IF EXISTS `sales_dr`.`core`.`net`",
         ]
     );
-    apply(&s, &p, &mut secondary, &dropped);
+    apply(&s, &mut p, &mut secondary, &dropped);
     // v_fact still reads the dropped table on both sides: the sync mirrors, it does not judge.
     assert!(plan(&s, &p, &secondary)
         .stage(Stage::Deletes)
@@ -606,7 +709,7 @@ fn a_location_outside_every_mapping_fails_only_its_object() {
         .get_mut(&n("main.core.events"))
         .unwrap()
         .storage_location = Some("s3://elsewhere/events".into());
-    let first = plan(&s, &p, &Inventory::default());
+    let first = plan(&s, &p, &empty_secondary());
     let failed: Vec<(&str, &str)> = first
         .skipped
         .iter()
@@ -645,7 +748,7 @@ fn a_failed_clone_is_reported_failed_with_its_error() {
 fn external_delta_tables_clone_to_the_mapped_location_when_asked() {
     let (mut s, p) = (spec(), primary());
     s.external_tables = crate::spec::ExternalTables::Clone;
-    let first = plan(&s, &p, &Inventory::default());
+    let first = plan(&s, &p, &empty_secondary());
     let events = first
         .changes
         .iter()
