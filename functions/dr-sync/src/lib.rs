@@ -16,6 +16,8 @@ pub mod asl;
 pub mod clones;
 pub mod event;
 pub mod failover;
+#[cfg(test)]
+pub(crate) mod fakes;
 pub mod inventory;
 pub mod mapping;
 pub mod plan;
@@ -23,7 +25,11 @@ mod plan_objects;
 mod plan_tables;
 #[cfg(test)]
 mod plan_tests;
+pub mod ports;
 pub mod report;
+pub mod runner;
+#[cfg(test)]
+mod runner_tests;
 pub mod spec;
 pub mod sql;
 pub mod views;

@@ -7,16 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::inventory::*;
 use crate::mapping::FullName;
 use crate::plan::{plan, Action, Plan, Side, Stage};
-use crate::plan_tables::catalog_renames;
 use crate::report::{reconcile, Status};
 use crate::spec::{parse, DrSpec};
-use crate::views::rewrite_catalogs;
 
 fn n(s: &str) -> FullName {
     FullName::parse(s).unwrap()
 }
 
-fn spec() -> DrSpec {
+pub(crate) fn spec() -> DrSpec {
     let mut v = crate::spec::tests::sample();
     v["locations"] =
         serde_json::json!([{"primary": "s3://lake-use1/ext", "secondary": "s3://lake-usw2/ext"}]);
@@ -67,7 +65,7 @@ fn view(name: &str, definition: &str, deps: &[&str]) -> Table {
     }
 }
 
-fn primary() -> Inventory {
+pub(crate) fn primary() -> Inventory {
     let mut p = Inventory::default();
     p.sharing.global_metastore_id = "aws:us-east-1:p".into();
     p.storage_credentials.insert(
@@ -219,219 +217,13 @@ fn primary() -> Inventory {
     p
 }
 
-/// The secondary as Databricks leaves it after running `plan`'s changes.
-fn apply(spec: &DrSpec, primary_side: &mut Inventory, secondary: &mut Inventory, plan: &Plan) {
-    let renames = catalog_renames(spec);
-    let primary = &primary_side.clone();
-    let source_of = |target: &str| -> FullName {
-        let t = n(target);
-        t.with_catalog(&spec.mapping_into(&t.catalog).unwrap().source)
-    };
+fn apply(spec: &DrSpec, primary: &mut Inventory, secondary: &mut Inventory, plan: &Plan) {
     for c in &plan.changes {
-        match (&c.action, c.kind.as_str()) {
-            (
-                Action::CreateStorageCredential { name, role_arn }
-                | Action::UpdateStorageCredential { name, role_arn },
-                _,
-            ) => {
-                secondary.storage_credentials.insert(
-                    name.clone(),
-                    StorageCredential {
-                        name: name.clone(),
-                        role_arn: role_arn.clone(),
-                    },
-                );
-            }
-            (
-                Action::CreateExternalLocation {
-                    name,
-                    url,
-                    credential_name,
-                }
-                | Action::UpdateExternalLocation {
-                    name,
-                    url,
-                    credential_name,
-                },
-                _,
-            ) => {
-                secondary.external_locations.insert(
-                    name.clone(),
-                    ExternalLocation {
-                        name: name.clone(),
-                        url: url.clone(),
-                        credential_name: credential_name.clone(),
-                    },
-                );
-            }
-            (
-                Action::CreateRecipient {
-                    name,
-                    global_metastore_id,
-                },
-                _,
-            ) => {
-                primary_side
-                    .sharing
-                    .recipients
-                    .insert(name.clone(), global_metastore_id.clone());
-            }
-            (Action::CreateShare { name }, _) => {
-                primary_side
-                    .sharing
-                    .shares
-                    .insert(name.clone(), BTreeSet::new());
-            }
-            (Action::AddToShare { share, schemas }, _) => {
-                primary_side
-                    .sharing
-                    .shares
-                    .get_mut(share)
-                    .unwrap()
-                    .extend(schemas.iter().cloned());
-            }
-            (Action::GrantShare { share, recipient }, _) => {
-                primary_side
-                    .sharing
-                    .share_grants
-                    .entry(share.clone())
-                    .or_default()
-                    .insert(recipient.clone());
-            }
-            (Action::CreateShareCatalog { name, .. }, _) => {
-                secondary.catalogs.insert(
-                    name.clone(),
-                    Catalog {
-                        name: name.clone(),
-                        comment: None,
-                        catalog_type: "DELTASHARING_CATALOG".into(),
-                    },
-                );
-            }
-            (Action::CreateCatalog { name, comment }, _) => {
-                secondary.catalogs.insert(
-                    name.clone(),
-                    Catalog {
-                        name: name.clone(),
-                        comment: comment.clone(),
-                        catalog_type: "MANAGED_CATALOG".into(),
-                    },
-                );
-            }
-            (
-                Action::Clone {
-                    target,
-                    source_version,
-                    target_version,
-                    ..
-                },
-                _,
-            ) => {
-                let mut t = primary.tables[&source_of(target)].clone();
-                t.name = n(target);
-                t.version = Some(target_version.map_or(0, |v| v + 1));
-                t.cloned_source_version = *source_version;
-                if let Some(l) = &t.storage_location {
-                    t.storage_location = Some(spec.map_location(l).unwrap());
-                }
-                secondary.tables.insert(n(target), t);
-            }
-            (Action::Statement { statement, .. }, _) if statement.starts_with("DROP") => {
-                let name = n(&c.object);
-                secondary.tables.remove(&name);
-                secondary.functions.remove(&name);
-                secondary.volumes.remove(&name);
-            }
-            (Action::Statement { .. }, "schema") => {
-                let (cat, schema) = c.object.split_once('.').unwrap();
-                let source = format!("{}.{schema}", spec.mapping_into(cat).unwrap().source);
-                secondary.schemas.insert(
-                    c.object.clone(),
-                    Schema {
-                        full_name: c.object.clone(),
-                        comment: primary.schemas[&source].comment.clone(),
-                    },
-                );
-            }
-            (Action::Statement { .. }, "table" | "view") => {
-                let mut t = primary.tables[&source_of(&c.object)].clone();
-                t.name = n(&c.object);
-                t.storage_location = t.storage_location.map(|l| spec.map_location(&l).unwrap());
-                t.view_definition = t.view_definition.map(|d| rewrite_catalogs(&d, &renames));
-                t.cloned_source_version = None;
-                secondary.tables.insert(n(&c.object), t);
-            }
-            (Action::Statement { .. }, "volume") => {
-                let mut v = primary.volumes[&source_of(&c.object)].clone();
-                v.name = n(&c.object);
-                v.storage_location = v.storage_location.map(|l| spec.map_location(&l).unwrap());
-                secondary.volumes.insert(n(&c.object), v);
-            }
-            (Action::Statement { .. }, "function") => {
-                let mut f = primary.functions[&source_of(&c.object)].clone();
-                f.name = n(&c.object);
-                f.body = rewrite_catalogs(&f.body, &renames);
-                secondary.functions.insert(n(&c.object), f);
-            }
-            (Action::Statement { .. }, "tags") => {
-                let target = secondary
-                    .tags
-                    .keys()
-                    .chain(
-                        primary
-                            .tags
-                            .keys()
-                            .filter_map(|s| spec.map_securable(s))
-                            .collect::<Vec<_>>()
-                            .iter(),
-                    )
-                    .find(|s| s.name == c.object)
-                    .cloned()
-                    .unwrap();
-                let source = spec.source_securable(&target).unwrap();
-                match primary.tags.get(&source) {
-                    Some(tags) => secondary.tags.insert(target, tags.clone()),
-                    None => secondary.tags.remove(&target),
-                };
-            }
-            (Action::Statement { .. }, "comment") => {
-                let parts: Vec<&str> = c.object.split('.').collect();
-                let table = n(&parts[..3].join("."));
-                let source = &primary.tables[&source_of(&table.to_string())];
-                let t = secondary.tables.get_mut(&table).unwrap();
-                match parts.get(3) {
-                    None => t.comment = source.comment.clone(),
-                    Some(column) => {
-                        let want = source
-                            .columns
-                            .iter()
-                            .find(|x| x.name == *column)
-                            .unwrap()
-                            .comment
-                            .clone();
-                        t.columns
-                            .iter_mut()
-                            .find(|x| x.name == *column)
-                            .unwrap()
-                            .comment = want;
-                    }
-                }
-            }
-            (Action::UpdateGrants { securable, changes }, _) => {
-                let grants = secondary.grants.entry(securable.clone()).or_default();
-                for ch in changes {
-                    let set = grants.entry(ch.principal.clone()).or_default();
-                    set.extend(ch.add.iter().cloned());
-                    set.retain(|p| !ch.remove.contains(p));
-                }
-                grants.retain(|_, privs| !privs.is_empty());
-            }
-            other => panic!("the fake secondary cannot apply {other:?}"),
-        }
+        crate::fakes::apply_change(spec, primary, secondary, c).unwrap();
     }
 }
 
-fn empty_secondary() -> Inventory {
+pub(crate) fn empty_secondary() -> Inventory {
     let mut s = Inventory::default();
     s.sharing.global_metastore_id = "aws:us-west-2:s".into();
     s

@@ -1,0 +1,68 @@
+//! The calls the sync makes, behind small traits: the two workspaces, the run store
+//! (S3) and the active-workspace pointer (SSM). The Databricks and AWS adapters
+//! implement them; tests use the in-memory fakes (`fakes`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use lakeops_shared::Error;
+use serde::{Deserialize, Serialize};
+
+use crate::clones::{CloneQueue, StatementState};
+use crate::failover::ActivePointer;
+use crate::inventory::Inventory;
+use crate::plan::{Action, Plan, Stage};
+use crate::report::Report;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One workspace. Every method is one API call, one paged listing or one statement;
+/// retries of transient faults live in the client, below this trait.
+pub trait Workspace: Send + Sync {
+    /// What the named catalogs hold, with storage credentials, external locations and
+    /// sharing. Read-only.
+    fn inventory(&self, catalogs: &[String]) -> impl Future<Output = Result<Inventory>> + Send;
+    /// Runs one REST action. An object that already exists as wanted is success, so a
+    /// re-run after a crash converges.
+    fn apply(&self, action: &Action) -> impl Future<Output = Result<()>> + Send;
+    /// Submits a statement on the sync's SQL warehouse with `wait_timeout=0s`.
+    fn submit(
+        &self,
+        statement: &str,
+        schema: Option<&str>,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn poll(&self, statement_id: &str) -> impl Future<Output = Result<StatementState>> + Send;
+}
+
+/// Where a run keeps its plan and queues, and writes its report.
+pub trait RunStore: Send + Sync {
+    fn load(&self, run: &str) -> impl Future<Output = Result<Option<RunState>>> + Send;
+    fn save(&self, run: &str, state: &RunState) -> impl Future<Output = Result<()>> + Send;
+    /// Writes the report of a run (and the pair's latest report); returns its URI.
+    fn put_report(&self, run: &str, report: &Report)
+        -> impl Future<Output = Result<String>> + Send;
+    /// The URI of a run's state object (which holds the plan).
+    fn state_uri(&self, run: &str) -> String;
+}
+
+/// The active-workspace pointer.
+pub trait PointerStore: Send + Sync {
+    fn read(&self) -> impl Future<Output = Result<Option<ActivePointer>>> + Send;
+    fn write(&self, pointer: &ActivePointer) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What a run carries between its steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub generation: u64,
+    pub plan: Plan,
+    /// Indexes (into `plan.changes`) of the REST actions already done.
+    #[serde(default)]
+    pub applied: BTreeSet<usize>,
+    /// The statement queue of each stage that has statements, keyed by change index.
+    #[serde(default)]
+    pub queues: BTreeMap<Stage, CloneQueue>,
+    /// object -> error, for the report.
+    #[serde(default)]
+    pub failures: BTreeMap<String, String>,
+}
