@@ -14,6 +14,7 @@
 
 pub mod asl;
 pub mod clones;
+pub mod databricks;
 pub mod event;
 pub mod failover;
 #[cfg(test)]
