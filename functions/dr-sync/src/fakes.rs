@@ -13,7 +13,7 @@ use crate::inventory::*;
 use crate::mapping::FullName;
 use crate::plan::{Action, Change, Plan, Side};
 use crate::plan_tables::catalog_renames;
-use crate::ports::{PointerStore, Result, RunState, RunStore, Workspace};
+use crate::ports::{CloneLedger, PointerStore, Result, RunState, RunStore, Workspace};
 use crate::report::Report;
 use crate::spec::DrSpec;
 use crate::views::rewrite_catalogs;
@@ -269,6 +269,9 @@ pub struct FakeLake {
     pub fail_containing: Mutex<Option<String>>,
     /// Every mutating call, `side: what`.
     pub mutations: Mutex<Vec<String>>,
+    /// Answer inventories without `cloned_source_version`, as the REST API does (the
+    /// sync then relies on its clone ledger).
+    pub rest_only: std::sync::atomic::AtomicBool,
 }
 
 impl FakeLake {
@@ -281,6 +284,7 @@ impl FakeLake {
             statements: Mutex::default(),
             fail_containing: Mutex::default(),
             mutations: Mutex::default(),
+            rest_only: Default::default(),
         }
     }
 
@@ -314,7 +318,19 @@ impl Workspace for FakeSide<'_> {
     async fn inventory(&self, _catalogs: &[String]) -> Result<Inventory> {
         Ok(match self.side {
             Side::Primary => self.lake.primary.lock().unwrap().clone(),
-            Side::Secondary => self.lake.secondary.lock().unwrap().clone(),
+            Side::Secondary => {
+                let mut inv = self.lake.secondary.lock().unwrap().clone();
+                if self
+                    .lake
+                    .rest_only
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    for t in inv.tables.values_mut() {
+                        t.cloned_source_version = None;
+                    }
+                }
+                inv
+            }
         })
     }
 
@@ -398,12 +414,23 @@ impl Workspace for FakeSide<'_> {
         }
         Ok(StatementState::Succeeded)
     }
+
+    async fn table_version(&self, full_name: &str) -> Result<Option<i64>> {
+        let inv = match self.side {
+            Side::Primary => self.lake.primary.lock().unwrap(),
+            Side::Secondary => self.lake.secondary.lock().unwrap(),
+        };
+        Ok(FullName::parse(full_name)
+            .and_then(|n| inv.tables.get(&n))
+            .and_then(|t| t.version))
+    }
 }
 
 #[derive(Default)]
 pub struct FakeStore {
     pub states: Mutex<BTreeMap<String, RunState>>,
     pub reports: Mutex<BTreeMap<String, Report>>,
+    pub ledger: Mutex<CloneLedger>,
 }
 
 impl RunStore for FakeStore {
@@ -426,6 +453,13 @@ impl RunStore for FakeStore {
     }
     fn state_uri(&self, run: &str) -> String {
         format!("s3://fake/{run}/state.json")
+    }
+    async fn load_ledger(&self) -> Result<CloneLedger> {
+        Ok(self.ledger.lock().unwrap().clone())
+    }
+    async fn save_ledger(&self, ledger: &CloneLedger) -> Result<()> {
+        *self.ledger.lock().unwrap() = ledger.clone();
+        Ok(())
     }
 }
 

@@ -32,6 +32,8 @@ pub trait Workspace: Send + Sync {
         schema: Option<&str>,
     ) -> impl Future<Output = Result<String>> + Send;
     fn poll(&self, statement_id: &str) -> impl Future<Output = Result<StatementState>> + Send;
+    /// A table's current Delta version (None when it has none, or does not exist).
+    fn table_version(&self, full_name: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
 }
 
 /// Where a run keeps its plan and queues, and writes its report.
@@ -43,6 +45,24 @@ pub trait RunStore: Send + Sync {
         -> impl Future<Output = Result<String>> + Send;
     /// The URI of a run's state object (which holds the plan).
     fn state_uri(&self, run: &str) -> String;
+    /// The clones that succeeded, across runs.
+    fn load_ledger(&self) -> impl Future<Output = Result<CloneLedger>> + Send;
+    fn save_ledger(&self, ledger: &CloneLedger) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What each secondary table was cloned from: a table is in step when its current
+/// version is still the one its last clone left (nobody wrote to it since) and the
+/// source is still at the version that clone read. Unity Catalog keeps no link from a
+/// clone to its source version that a REST read returns, so the sync keeps one.
+pub type CloneLedger = BTreeMap<String, CloneRecord>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneRecord {
+    /// The source version the plan saw; the clone read it or a later one, so a
+    /// changed source is never missed (at worst a table is cloned once more).
+    pub source_version: Option<i64>,
+    /// The target's version right after the clone.
+    pub target_version: Option<i64>,
 }
 
 /// The active-workspace pointer.
@@ -65,4 +85,7 @@ pub struct RunState {
     /// object -> error, for the report.
     #[serde(default)]
     pub failures: BTreeMap<String, String>,
+    /// Queue keys whose success is in the clone ledger already.
+    #[serde(default)]
+    pub recorded: BTreeSet<String>,
 }

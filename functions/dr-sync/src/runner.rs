@@ -12,7 +12,7 @@ use crate::event::{Mode, Request, Response, Step};
 use crate::failover::{check_sync, ActivePointer};
 use crate::inventory::Inventory;
 use crate::plan::{plan, Side, Stage};
-use crate::ports::{PointerStore, Result, RunState, RunStore, Workspace};
+use crate::ports::{CloneRecord, PointerStore, Result, RunState, RunStore, Workspace};
 use crate::report::reconcile;
 use crate::spec::DrSpec;
 
@@ -54,10 +54,7 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
         let mut response = Response::to(request);
         response.generation = Some(pointer.generation);
         match step {
-            Step::Discover => {
-                self.discover(request.mode, &run, pointer.generation, response)
-                    .await
-            }
+            Step::Discover => self.discover(&run, pointer.generation, response).await,
             Step::Run(stage) => {
                 if request.mode != Mode::Apply {
                     return Err(Error::invalid_input(format!(
@@ -104,16 +101,28 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
             .map(|c| c.target_name().to_lowercase())
             .collect();
         targets.extend(sources.iter().map(|c| self.spec.share_name(c)));
-        let (primary, secondary) = tokio::join!(
+        let (primary, secondary, ledger) = tokio::join!(
             self.primary.inventory(&sources),
-            self.secondary.inventory(&targets)
+            self.secondary.inventory(&targets),
+            self.store.load_ledger()
         );
-        Ok((primary?, secondary?))
+        let (primary, mut secondary, ledger) = (primary?, secondary?, ledger?);
+        // The ledger says which source version each secondary table's last clone read.
+        for (name, table) in secondary.tables.iter_mut() {
+            if table.cloned_source_version.is_some() {
+                continue;
+            }
+            if let Some(record) = ledger.get(&name.to_string()) {
+                if record.target_version.is_some() && record.target_version == table.version {
+                    table.cloned_source_version = record.source_version;
+                }
+            }
+        }
+        Ok((primary, secondary))
     }
 
     async fn discover(
         &self,
-        mode: Mode,
         run: &str,
         generation: u64,
         mut response: Response,
@@ -128,7 +137,6 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
         };
         self.store.save(run, &state).await?;
         response.plan_uri = Some(self.store.state_uri(run));
-        let _ = mode;
         Ok(response)
     }
 
@@ -252,6 +260,39 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
                 }
             }
             queue.submitted(key, submitted.map_err(|e| e.message));
+        }
+        let newly_done: Vec<String> = queue
+            .succeeded
+            .iter()
+            .filter(|k| !state.recorded.contains(*k))
+            .cloned()
+            .collect();
+        let mut ledger = None;
+        for key in newly_done {
+            let change = key.parse::<usize>().ok().and_then(|i| changes.get(i));
+            if let Some(crate::plan::Action::Clone {
+                target,
+                source_version,
+                ..
+            }) = change.map(|c| &c.action)
+            {
+                let ledger = match &mut ledger {
+                    Some(l) => l,
+                    None => ledger.insert(self.store.load_ledger().await?),
+                };
+                let target_version = self.secondary.table_version(target).await?;
+                ledger.insert(
+                    target.clone(),
+                    CloneRecord {
+                        source_version: *source_version,
+                        target_version,
+                    },
+                );
+            }
+            state.recorded.insert(key);
+        }
+        if let Some(ledger) = ledger {
+            self.store.save_ledger(&ledger).await?;
         }
         for (key, error) in &queue.failed {
             if let Some(change) = key.parse::<usize>().ok().and_then(|i| changes.get(i)) {

@@ -175,3 +175,38 @@ async fn a_run_overtaken_by_a_failover_is_refused_and_writes_nothing() {
     );
     assert_eq!(mutations(&h), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn without_clone_history_the_ledger_keeps_reruns_free_and_catches_writes_to_the_replica() {
+    let h = harness();
+    h.lake
+        .rest_only
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    run(&h, Mode::Apply, "r1", None).await.unwrap();
+    assert!(h
+        .store
+        .ledger
+        .lock()
+        .unwrap()
+        .contains_key("main.core.orders"));
+    mutations(&h);
+    let again = run(&h, Mode::Apply, "r2", None).await.unwrap();
+    assert!(again.summary.unwrap().clean);
+    assert_eq!(mutations(&h), Vec::<String>::new());
+    // Someone writes to the replica: its version moves past the ledger's, and it is re-cloned.
+    let orders = crate::mapping::FullName::parse("main.core.orders").unwrap();
+    *h.lake
+        .secondary
+        .lock()
+        .unwrap()
+        .tables
+        .get_mut(&orders)
+        .unwrap()
+        .version
+        .as_mut()
+        .unwrap() += 1;
+    run(&h, Mode::Apply, "r3", None).await.unwrap();
+    let done = mutations(&h);
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert!(done[0].contains("DEEP CLONE `lakeops_dr_main`.`core`.`orders`"));
+}

@@ -248,4 +248,16 @@ impl Workspace for DatabricksSide {
             .map_err(|e: DatabricksError| Error::from(e))?;
         Ok(state_of(&v))
     }
+
+    async fn table_version(&self, full_name: &str) -> Result<Option<i64>> {
+        let table: Option<Value> = self
+            .client
+            .get_optional(&format!("{UC}/tables/{full_name}"))
+            .await?;
+        Ok(table.and_then(|t| {
+            t["properties"]["delta.lastUpdateVersion"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+        }))
+    }
 }
