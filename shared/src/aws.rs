@@ -176,6 +176,60 @@ plain_client!("sts", sts, aws_sdk_sts);
 plain_client!("ec2", ec2, aws_sdk_ec2);
 plain_client!("sns", sns, aws_sdk_sns);
 plain_client!("athena", athena, aws_sdk_athena);
+plain_client!("ssm", ssm, aws_sdk_ssm);
+
+/// A JSON document given inline, or read from the `s3://bucket/key` URI given instead
+/// (a spec is either). `field` names the input in errors.
+#[cfg(feature = "s3")]
+pub async fn resolve_json(
+    s3: &aws_sdk_s3::Client,
+    value: &serde_json::Value,
+    field: &str,
+) -> Result<serde_json::Value, Error> {
+    let serde_json::Value::String(uri) = value else {
+        return Ok(value.clone());
+    };
+    let (bucket, key) = crate::s3_uri::parse_s3_uri(uri).ok_or_else(|| {
+        Error::invalid_input(format!(
+            "{field}: {uri:?} is neither a JSON object nor an s3://bucket/key URI"
+        ))
+    })?;
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading the {field} {uri}"), e))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::retryable(format!("reading the {field} {uri}: {e}")))?
+        .into_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid_input(format!("{field}: {uri} is not JSON: {e}")))
+}
+
+/// A lakeops credential secret, parsed (the value never leaves as text).
+#[cfg(feature = "secretsmanager")]
+pub async fn read_credential(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> Result<crate::credentials::Credential, Error> {
+    let output = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading secret {id}"), e))?;
+    let text = crate::Secret::new(output.secret_string().unwrap_or_default().to_string());
+    crate::credentials::Credential::parse(text.expose()).map_err(|problems| {
+        Error::terminal(format!(
+            "secret {id} is not a lakeops credential: {problems}"
+        ))
+    })
+}
 
 /// Error codes that mean "try again later", across services.
 const TRANSIENT_CODES: &[&str] = &[

@@ -75,6 +75,7 @@ pub fn init() {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
+    Seconds,
     Milliseconds,
     Bytes,
     None,
@@ -84,6 +85,7 @@ impl Unit {
     fn as_str(self) -> &'static str {
         match self {
             Unit::Count => "Count",
+            Unit::Seconds => "Seconds",
             Unit::Milliseconds => "Milliseconds",
             Unit::Bytes => "Bytes",
             Unit::None => "None",

@@ -43,6 +43,7 @@ const SCHEDULES: &[(&str, &str)] = &[
         "NetworkWakeSchedule",
         "network-sleep-aws-scheduler-wake.json",
     ),
+    ("DrSyncSchedule", "dr-sync-aws-scheduler-apply.json"),
 ];
 
 /// catalog-ingest's own sample-data events (our buckets, keys and sizes),

@@ -15,6 +15,9 @@ use crate::event::{errors, Step};
 
 /// `DefinitionSubstitutions` key of the function ARN in template.yaml.
 pub const FUNCTION_ARN: &str = "${DrSyncFunctionArn}";
+/// `DefinitionSubstitutions` key of the stack's DR spec URI: the spec of a run that
+/// names none (the schedule's input is only the mode).
+pub const SPEC_URI: &str = "${DrSpecUri}";
 
 fn retry() -> Value {
     json!([{
@@ -116,7 +119,7 @@ pub fn render() -> Value {
             "Type": "Pass",
             "Comment": "Defaults for what a schedule or a person may leave out",
             "Parameters": {
-                "defaults": {"mode": "apply", "generation": null, "run": null},
+                "defaults": {"mode": "apply", "spec": SPEC_URI, "generation": null, "run": null},
                 "given.$": "$"
             },
             "Next": "WithDefaults"
@@ -136,7 +139,7 @@ pub fn render() -> Value {
         json!({
             "Type": "Choice",
             "Choices": [
-                {"Not": {"Variable": "$.spec", "IsPresent": true}, "Next": "NoSpec"},
+                {"Variable": "$.spec", "StringEquals": "", "Next": "NoSpec"},
                 {"Not": {"Or": [
                     {"Variable": "$.mode", "StringEquals": "plan"},
                     {"Variable": "$.mode", "StringEquals": "apply"},
@@ -146,7 +149,7 @@ pub fn render() -> Value {
             "Default": "InFlight"
         }),
     );
-    states.insert("NoSpec".into(), json!({"Type": "Fail", "Error": "Lakeops.InvalidInput", "Cause": "spec: is required (a DR spec object or an s3:// URI)"}));
+    states.insert("NoSpec".into(), json!({"Type": "Fail", "Error": "Lakeops.InvalidInput", "Cause": "spec: is required (a DR spec object or an s3:// URI); the stack's DrSpecUri is empty"}));
     states.insert("InvalidMode".into(), json!({"Type": "Fail", "Error": "Lakeops.InvalidInput", "Cause": "mode: must be plan, apply or reconcile"}));
     states.insert(
         "InFlight".into(),
@@ -218,7 +221,7 @@ pub fn render() -> Value {
     );
     json!({
         "Comment": format!(
-            "lakeops dr-sync: keep the secondary region's Unity Catalog in step with the primary's. Input: {{\"spec\": {{...}} | \"s3://...\", \"mode\": \"plan\"|\"apply\"|\"reconcile\"}}. Refusals: {}.",
+            "lakeops dr-sync: keep the secondary region's Unity Catalog in step with the primary's. Input: {{\"mode\": \"plan\"|\"apply\"|\"reconcile\", \"spec\": {{...}} | \"s3://...\" (default: the stack's DrSpecUri)}}. Refusals: {}.",
             errors::REFUSED
         ),
         "StartAt": "Inputs",

@@ -190,3 +190,29 @@ mod tests {
         .is_err());
     }
 }
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    fn sample(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_samples_in_events_parse() {
+        let spec = crate::spec::parse(&sample("dr-spec.json")).unwrap();
+        assert_eq!(spec.catalogs.len(), 2);
+        for name in ["dr-sync-discover.json", "dr-sync-report.json"] {
+            let r: Request = serde_json::from_value(sample(name)).unwrap();
+            assert!(Step::parse(&r.step).is_some(), "{name}");
+        }
+        // The schedule's input is a state machine input, not a step request.
+        let input = sample("dr-sync-aws-scheduler-apply.json");
+        assert_eq!(input["mode"], "apply");
+        assert!(serde_json::from_value::<Request>(input).is_err());
+    }
+}

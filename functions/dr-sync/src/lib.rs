@@ -13,12 +13,16 @@
 //! machines build on it.
 
 pub mod asl;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod clones;
 pub mod databricks;
 pub mod event;
 pub mod failover;
 #[cfg(test)]
 pub(crate) mod fakes;
+#[cfg(feature = "aws")]
+pub mod handler;
 pub mod inventory;
 pub mod mapping;
 pub mod plan;

@@ -10,29 +10,7 @@ pub use lakeops_shared::s3_uri::parse_s3_uri;
 
 /// The spec as given inline, or read from the `s3://` URI given instead.
 pub async fn resolve_spec(s3: &aws_sdk_s3::Client, spec: &Value) -> Result<Value, Error> {
-    let Value::String(uri) = spec else {
-        return Ok(spec.clone());
-    };
-    let (bucket, key) = parse_s3_uri(uri).ok_or_else(|| {
-        Error::invalid_input(format!(
-            "spec: {uri:?} is neither a JSON object nor an s3://bucket/key URI"
-        ))
-    })?;
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| aws_error(format!("reading the spec {uri}"), e))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| Error::retryable(format!("reading the spec {uri}: {e}")))?
-        .into_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid_input(format!("spec: {uri} is not JSON: {e}")))
+    lakeops_shared::aws::resolve_json(s3, spec, "spec").await
 }
 
 /// The roles to assume, in order, for an environment's own AWS account: the
@@ -112,19 +90,7 @@ pub struct Secrets<'a> {
 impl Secrets<'_> {
     /// A lakeops credential secret, parsed (the value never leaves as text).
     pub async fn credential(&self, id: &str) -> Result<Credential, Error> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("reading secret {id}"), e))?;
-        let text = Secret::new(output.secret_string().unwrap_or_default().to_string());
-        Credential::parse(text.expose()).map_err(|problems| {
-            Error::terminal(format!(
-                "secret {id} is not a lakeops credential: {problems}"
-            ))
-        })
+        lakeops_shared::aws::read_credential(self.client, id).await
     }
 
     pub async fn describe(&self, name: &str) -> Result<Option<SecretInfo>, Error> {

@@ -1,0 +1,164 @@
+//! The Lambda handler: parse the request, load and validate the spec, build the two
+//! workspaces' clients from their secrets, run the step, and publish the report's
+//! metrics.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::date_time::{DateTime, Format};
+use lakeops_shared::credentials::Credential;
+use lakeops_shared::databricks::{Credentials, DatabricksConnector};
+use lakeops_shared::telemetry::{Metrics, Unit};
+use lakeops_shared::Error;
+use serde_json::Value;
+
+use crate::aws::{S3RunStore, SsmPointer};
+use crate::databricks::DatabricksSide;
+use crate::event::{Request, Response};
+use crate::runner::Sync;
+use crate::spec::{DrSpec, ObjectKind};
+
+/// Built once per process (init), shared by every invocation.
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub databricks: DatabricksConnector,
+    /// Where runs keep their state and reports (`DR_STATE_BUCKET`).
+    pub state_bucket: String,
+}
+
+/// A failed step, as the Lambda runtime reports it: `errorType` is the name the
+/// state machine routes on.
+#[derive(Debug)]
+pub struct StepFailure(pub Error);
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.error_name(), self.0.message)
+    }
+}
+
+impl std::error::Error for StepFailure {}
+
+impl From<StepFailure> for lambda_runtime::Diagnostic {
+    fn from(failure: StepFailure) -> Self {
+        // A refusal of the generation guard has its own name, so a state machine
+        // can tell "a failover overtook this run" from a broken run.
+        let error_type = match failure.0.message.split_once(':') {
+            Some((name, _)) if name.starts_with("DR.") => crate::event::errors::REFUSED.to_string(),
+            _ => failure.0.error_name().to_string(),
+        };
+        lambda_runtime::Diagnostic {
+            error_type,
+            error_message: failure.0.message,
+        }
+    }
+}
+
+async fn credentials(
+    clients: &Clients,
+    secret_arn: &str,
+    field: &str,
+) -> Result<Credentials, Error> {
+    match lakeops_shared::aws::read_credential(&clients.secrets, secret_arn).await? {
+        Credential::DatabricksSpSecret(sp) => Ok(Credentials::OAuthM2M { client_id: sp.client_id, client_secret: sp.client_secret }),
+        Credential::DatabricksPat(pat) => Ok(Credentials::Pat(pat.token)),
+        other => Err(Error::invalid_input(format!(
+            "{field}: the secret is a {} credential, expected databricks-sp-secret or databricks-pat",
+            other.kind()
+        ))),
+    }
+}
+
+fn now() -> (String, i64) {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let text = DateTime::from_millis(ms)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| ms.to_string());
+    (text, ms)
+}
+
+pub async fn handle(clients: &Clients, event: Value) -> Result<Response, StepFailure> {
+    let request: Request = serde_json::from_value(event)
+        .map_err(|e| StepFailure(Error::invalid_input(format!("malformed request: {e}"))))?;
+    let spec_value = lakeops_shared::aws::resolve_json(&clients.s3, &request.spec, "spec")
+        .await
+        .map_err(StepFailure)?;
+    let spec =
+        crate::spec::parse(&spec_value).map_err(|p| StepFailure(Error::invalid_fields(&p)))?;
+    run(clients, &spec, &request)
+        .await
+        .map_err(|e| StepFailure(e.context(format!("step {}", request.step))))
+}
+
+async fn run(clients: &Clients, spec: &DrSpec, request: &Request) -> Result<Response, Error> {
+    let (primary_credentials, secondary_credentials) = tokio::try_join!(
+        credentials(
+            clients,
+            &spec.primary.credentials_secret_arn,
+            "primary.credentials_secret_arn"
+        ),
+        credentials(
+            clients,
+            &spec.secondary.credentials_secret_arn,
+            "secondary.credentials_secret_arn"
+        ),
+    )?;
+    let tags = spec.objects.contains(&ObjectKind::Tags);
+    let grants = spec.objects.contains(&ObjectKind::Grants);
+    let primary = DatabricksSide::new(
+        clients
+            .databricks
+            .workspace_at(&spec.primary.host, primary_credentials),
+        None,
+        tags,
+        grants,
+    );
+    let secondary = DatabricksSide::new(
+        clients
+            .databricks
+            .workspace_at(&spec.secondary.host, secondary_credentials),
+        Some(spec.warehouse.clone()),
+        tags,
+        grants,
+    );
+    let store = S3RunStore::new(clients.s3.clone(), &clients.state_bucket, &spec.name);
+    let pointer = SsmPointer {
+        ssm: clients.ssm.clone(),
+        name: spec.active_workspace_parameter.clone(),
+    };
+    let sync = Sync {
+        spec,
+        primary: &primary,
+        secondary: &secondary,
+        store: &store,
+        pointer: &pointer,
+        now: now(),
+    };
+    let response = sync.step(request).await?;
+    tracing::info!(
+        step = %response.step,
+        mode = response.mode.as_str(),
+        pair = %spec.name,
+        changes = response.changes_total,
+        ready = response.ready,
+        "step done"
+    );
+    if let Some(summary) = &response.summary {
+        let mut m = Metrics::new("dr-sync").dimension("Pair", &spec.name);
+        m.put(
+            "ReplicationLagSeconds",
+            summary.replication_lag_seconds as f64,
+            Unit::Seconds,
+        );
+        m.put("ObjectsMissing", summary.missing as f64, Unit::Count);
+        m.put("ObjectsDrifted", summary.drifted as f64, Unit::Count);
+        m.put("ObjectsFailed", summary.failed as f64, Unit::Count);
+        m.put("ObjectsExtra", summary.extra as f64, Unit::Count);
+        m.emit();
+    }
+    Ok(response)
+}
