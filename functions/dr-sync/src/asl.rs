@@ -48,7 +48,8 @@ fn task(step: Step, next: &str) -> Value {
                 "mode.$": "$.mode",
                 "spec.$": "$.spec",
                 "generation.$": "$.generation",
-                "run.$": "$.run"
+                "run.$": "$.run",
+                "reverse.$": "$.reverse"
             }
         },
         "ResultSelector": {
@@ -56,6 +57,7 @@ fn task(step: Step, next: &str) -> Value {
             "spec.$": "$.Payload.spec",
             "generation.$": "$.Payload.generation",
             "run.$": "$.Payload.run",
+            "reverse.$": "$.Payload.reverse",
             "step.$": "$.Payload.step",
             "changes.$": "$.Payload.changes",
             "changes_total.$": "$.Payload.changes_total",
@@ -119,7 +121,7 @@ pub fn render() -> Value {
             "Type": "Pass",
             "Comment": "Defaults for what a schedule or a person may leave out",
             "Parameters": {
-                "defaults": {"mode": "apply", "spec": SPEC_URI, "generation": null, "run": null},
+                "defaults": {"mode": "apply", "spec": SPEC_URI, "generation": null, "run": null, "reverse": false},
                 "given.$": "$"
             },
             "Next": "WithDefaults"
@@ -181,7 +183,7 @@ pub fn render() -> Value {
         json!({
             "Type": "Pass",
             "Comment": "The execution name is the run id: plan and queues are stored under it",
-            "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "generation.$": "$.generation", "run.$": "$$.Execution.Name"},
+            "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "generation.$": "$.generation", "reverse.$": "$.reverse", "run.$": "$$.Execution.Name"},
             "Next": Step::Discover.as_str()
         }),
     );
@@ -207,6 +209,7 @@ pub fn render() -> Value {
             "Parameters": {
                 "status": "SUCCEEDED",
                 "mode.$": "$.mode",
+                "reverse.$": "$.reverse",
                 "run.$": "$.run",
                 "summary.$": "$.summary",
                 "report_uri.$": "$.report_uri",

@@ -101,6 +101,10 @@ pub struct Request {
     /// The run id (the execution name), under which the plan and queues are stored.
     #[serde(default)]
     pub run: Option<String>,
+    /// Failback's reverse sync: from the promoted secondary back into the old primary,
+    /// along the reversed spec (`DrSpec::reversed`).
+    #[serde(default)]
+    pub reverse: bool,
 }
 
 /// Changes included in a response; the rest are in the plan object.
@@ -113,6 +117,7 @@ pub struct Response {
     pub spec: Value,
     pub generation: Option<u64>,
     pub run: Option<String>,
+    pub reverse: bool,
     /// This step's changes (at most `CHANGES_IN_PAYLOAD`; `changes_total` counts all).
     pub changes: Vec<Change>,
     pub changes_total: usize,
@@ -135,6 +140,7 @@ impl Response {
             spec: request.spec.clone(),
             generation: request.generation,
             run: request.run.clone(),
+            reverse: request.reverse,
             changes: vec![],
             changes_total: 0,
             plan_uri: None,

@@ -13,7 +13,7 @@ use crate::inventory::*;
 use crate::mapping::FullName;
 use crate::plan::{Action, Change, Plan, Side};
 use crate::plan_tables::catalog_renames;
-use crate::ports::{CloneLedger, PointerStore, Result, RunState, RunStore, Workspace};
+use crate::ports::{CloneLedger, Job, PointerStore, Result, RunState, RunStore, Workspace};
 use crate::report::Report;
 use crate::spec::DrSpec;
 use crate::views::rewrite_catalogs;
@@ -272,6 +272,12 @@ pub struct FakeLake {
     /// Answer inventories without `cloned_source_version`, as the REST API does (the
     /// sync then relies on its clone ledger).
     pub rest_only: std::sync::atomic::AtomicBool,
+    /// Each side's triggered jobs; a side whose jobs API fails when `jobs_down`.
+    pub primary_jobs: Mutex<Vec<Job>>,
+    pub secondary_jobs: Mutex<Vec<Job>>,
+    pub primary_down: std::sync::atomic::AtomicBool,
+    /// Job ids whose runs were cancelled.
+    pub cancelled: Mutex<Vec<i64>>,
 }
 
 impl FakeLake {
@@ -285,6 +291,10 @@ impl FakeLake {
             fail_containing: Mutex::default(),
             mutations: Mutex::default(),
             rest_only: Default::default(),
+            primary_jobs: Mutex::default(),
+            secondary_jobs: Mutex::default(),
+            primary_down: Default::default(),
+            cancelled: Mutex::default(),
         }
     }
 
@@ -312,6 +322,15 @@ impl FakeLake {
 pub struct FakeSide<'a> {
     lake: &'a FakeLake,
     side: Side,
+}
+
+impl FakeSide<'_> {
+    fn jobs(&self) -> &Mutex<Vec<Job>> {
+        match self.side {
+            Side::Primary => &self.lake.primary_jobs,
+            Side::Secondary => &self.lake.secondary_jobs,
+        }
+    }
 }
 
 impl Workspace for FakeSide<'_> {
@@ -423,6 +442,41 @@ impl Workspace for FakeSide<'_> {
         Ok(FullName::parse(full_name)
             .and_then(|n| inv.tables.get(&n))
             .and_then(|t| t.version))
+    }
+
+    async fn triggered_jobs(&self) -> Result<Vec<Job>> {
+        if self.side == Side::Primary
+            && self
+                .lake
+                .primary_down
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Error::retryable(
+                "TEMPORARILY_UNAVAILABLE: the primary region is impaired",
+            ));
+        }
+        Ok(self.jobs().lock().unwrap().clone())
+    }
+
+    async fn set_job_paused(&self, job: &Job, paused: bool) -> Result<()> {
+        self.lake
+            .mutations
+            .lock()
+            .unwrap()
+            .push(format!("{:?}: job {} paused={paused}", self.side, job.name));
+        let jobs = self.jobs();
+        let mut jobs = jobs.lock().unwrap();
+        let j = jobs
+            .iter_mut()
+            .find(|j| j.job_id == job.job_id)
+            .ok_or_else(|| Error::terminal("no such job"))?;
+        j.paused = paused;
+        Ok(())
+    }
+
+    async fn cancel_job_runs(&self, job_id: i64) -> Result<()> {
+        self.lake.cancelled.lock().unwrap().push(job_id);
+        Ok(())
     }
 }
 

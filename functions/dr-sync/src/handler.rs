@@ -1,6 +1,6 @@
 //! The Lambda handler: parse the request, load and validate the spec, build the two
-//! workspaces' clients from their secrets, run the step, and publish the report's
-//! metrics.
+//! workspaces' clients from their secrets, run the sync or failover step, and publish
+//! the report's metrics.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::aws::{S3RunStore, SsmPointer};
 use crate::databricks::DatabricksSide;
 use crate::event::{Request, Response};
+use crate::failover_runner::{Failover, FailoverRequest, FailoverResponse};
 use crate::runner::Sync;
 use crate::spec::{DrSpec, ObjectKind};
 
@@ -44,15 +45,29 @@ impl From<StepFailure> for lambda_runtime::Diagnostic {
     fn from(failure: StepFailure) -> Self {
         // A refusal of the generation guard has its own name, so a state machine
         // can tell "a failover overtook this run" from a broken run.
-        let error_type = match failure.0.message.split_once(':') {
-            Some((name, _)) if name.starts_with("DR.") => crate::event::errors::REFUSED.to_string(),
-            _ => failure.0.error_name().to_string(),
+        let refused = failure
+            .0
+            .message
+            .split(": ")
+            .any(|part| part.starts_with("DR."));
+        let error_type = if refused {
+            crate::event::errors::REFUSED.to_string()
+        } else {
+            failure.0.error_name().to_string()
         };
         lambda_runtime::Diagnostic {
             error_type,
             error_message: failure.0.message,
         }
     }
+}
+
+/// What one invocation answers: a sync step's response, or a failover step's.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Sync(Box<Response>),
+    Failover(Box<FailoverResponse>),
 }
 
 async fn credentials(
@@ -81,20 +96,44 @@ fn now() -> (String, i64) {
     (text, ms)
 }
 
-pub async fn handle(clients: &Clients, event: Value) -> Result<Response, StepFailure> {
-    let request: Request = serde_json::from_value(event)
-        .map_err(|e| StepFailure(Error::invalid_input(format!("malformed request: {e}"))))?;
-    let spec_value = lakeops_shared::aws::resolve_json(&clients.s3, &request.spec, "spec")
+pub async fn handle(clients: &Clients, event: Value) -> Result<Answer, StepFailure> {
+    let failover = event.get("failover_step").is_some();
+    let reverse = event
+        .get("reverse")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let given = event.get("spec").cloned().unwrap_or(Value::Null);
+    let spec_value = lakeops_shared::aws::resolve_json(&clients.s3, &given, "spec")
         .await
         .map_err(StepFailure)?;
     let spec =
         crate::spec::parse(&spec_value).map_err(|p| StepFailure(Error::invalid_fields(&p)))?;
+    // Failback runs along the reversed spec: the promoted secondary is its primary.
+    let spec = if reverse { spec.reversed() } else { spec };
+    if failover {
+        let request: FailoverRequest = serde_json::from_value(event).map_err(|e| {
+            StepFailure(Error::invalid_input(format!(
+                "malformed failover request: {e}"
+            )))
+        })?;
+        let step = format!("failover step {:?}", request.failover_step);
+        return run_failover(clients, &spec, &request)
+            .await
+            .map(|r| Answer::Failover(Box::new(r)))
+            .map_err(|e| StepFailure(e.context(step)));
+    }
+    let request: Request = serde_json::from_value(event)
+        .map_err(|e| StepFailure(Error::invalid_input(format!("malformed request: {e}"))))?;
     run(clients, &spec, &request)
         .await
+        .map(|r| Answer::Sync(Box::new(r)))
         .map_err(|e| StepFailure(e.context(format!("step {}", request.step))))
 }
 
-async fn run(clients: &Clients, spec: &DrSpec, request: &Request) -> Result<Response, Error> {
+async fn sides(
+    clients: &Clients,
+    spec: &DrSpec,
+) -> Result<(DatabricksSide, DatabricksSide), Error> {
     let (primary_credentials, secondary_credentials) = tokio::try_join!(
         credentials(
             clients,
@@ -125,7 +164,40 @@ async fn run(clients: &Clients, spec: &DrSpec, request: &Request) -> Result<Resp
         tags,
         grants,
     );
-    let store = S3RunStore::new(clients.s3.clone(), &clients.state_bucket, &spec.name);
+    Ok((primary, secondary))
+}
+
+async fn run_failover(
+    clients: &Clients,
+    spec: &DrSpec,
+    request: &FailoverRequest,
+) -> Result<FailoverResponse, Error> {
+    let (primary, secondary) = sides(clients, spec).await?;
+    let pointer = SsmPointer {
+        ssm: clients.ssm.clone(),
+        name: spec.active_workspace_parameter.clone(),
+    };
+    let failover = Failover {
+        spec,
+        primary: &primary,
+        secondary: &secondary,
+        pointer: &pointer,
+        now: now().0,
+    };
+    let response = failover.step(request).await?;
+    tracing::info!(step = ?request.failover_step, mode = ?request.mode, reverse = request.reverse, jobs = ?response.jobs, errors = ?response.errors, "failover step done");
+    Ok(response)
+}
+
+async fn run(clients: &Clients, spec: &DrSpec, request: &Request) -> Result<Response, Error> {
+    let (primary, secondary) = sides(clients, spec).await?;
+    // A reverse sync keeps its own runs and ledger: its targets are the old primary's.
+    let pair = if request.reverse {
+        format!("{}/reverse", spec.name)
+    } else {
+        spec.name.clone()
+    };
+    let store = S3RunStore::new(clients.s3.clone(), &clients.state_bucket, &pair);
     let pointer = SsmPointer {
         ssm: clients.ssm.clone(),
         name: spec.active_workspace_parameter.clone(),
@@ -143,12 +215,15 @@ async fn run(clients: &Clients, spec: &DrSpec, request: &Request) -> Result<Resp
         step = %response.step,
         mode = response.mode.as_str(),
         pair = %spec.name,
+        reverse = request.reverse,
         changes = response.changes_total,
         ready = response.ready,
         "step done"
     );
     if let Some(summary) = &response.summary {
-        let mut m = Metrics::new("dr-sync").dimension("Pair", &spec.name);
+        // One dimension (Function), so the template's alarms can name the metric.
+        let mut m = Metrics::new("dr-sync");
+        m.property("Pair", Value::String(spec.name.clone()));
         m.put(
             "ReplicationLagSeconds",
             summary.replication_lag_seconds as f64,

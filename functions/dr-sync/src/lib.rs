@@ -13,12 +13,16 @@
 //! machines build on it.
 
 pub mod asl;
+pub mod asl_failover;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clones;
 pub mod databricks;
 pub mod event;
 pub mod failover;
+pub mod failover_runner;
+#[cfg(test)]
+mod failover_tests;
 #[cfg(test)]
 pub(crate) mod fakes;
 #[cfg(feature = "aws")]

@@ -34,6 +34,25 @@ pub trait Workspace: Send + Sync {
     fn poll(&self, statement_id: &str) -> impl Future<Output = Result<StatementState>> + Send;
     /// A table's current Delta version (None when it has none, or does not exist).
     fn table_version(&self, full_name: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// The workspace's jobs with a schedule, continuous run or trigger.
+    fn triggered_jobs(&self) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// Pauses or unpauses a job's schedule, continuous run or trigger.
+    fn set_job_paused(&self, job: &Job, paused: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Cancels the job's active runs.
+    fn cancel_job_runs(&self, job_id: i64) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A job that runs by itself: what a failover pauses and unpauses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: i64,
+    pub name: String,
+    /// `schedule`, `continuous` or `trigger`.
+    pub trigger: String,
+    /// That settings block as the API returned it: an update replaces the whole
+    /// block, so a pause writes it back with only `pause_status` changed.
+    pub block: serde_json::Value,
+    pub paused: bool,
 }
 
 /// Where a run keeps its plan and queues, and writes its report.

@@ -50,6 +50,7 @@ async fn run(h: &Harness, mode: Mode, run: &str, mut generation: Option<u64>) ->
                 spec: json!("s3://specs/dr.json"),
                 generation,
                 run: Some(run.into()),
+                reverse: false,
             };
             let response = sync.step(&request).await?;
             generation = response.generation;

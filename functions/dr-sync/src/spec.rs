@@ -50,6 +50,14 @@ pub struct DrSpec {
     pub rpo_seconds: u64,
     /// SSM parameter holding the active workspace and the failover generation.
     pub active_workspace_parameter: String,
+    /// Job name patterns (`*`, `?`) that a failover pauses on the old primary and
+    /// unpauses on the new one, matched by name on both sides.
+    #[serde(default = "all_jobs")]
+    pub failover_jobs: Vec<String>,
+}
+
+fn all_jobs() -> Vec<String> {
+    vec!["*".into()]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +259,13 @@ impl DrSpec {
             "rpo_seconds",
             format!("must be at least {MIN_RPO_SECONDS}"),
         );
+        for (i, pattern) in self.failover_jobs.iter().enumerate() {
+            p.check(
+                !pattern.trim().is_empty(),
+                format!("failover_jobs[{i}]"),
+                "must be a job name pattern",
+            );
+        }
         p.check(
             is_ssm_name(&self.active_workspace_parameter),
             "active_workspace_parameter",

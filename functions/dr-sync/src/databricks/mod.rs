@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 use crate::clones::StatementState;
 use crate::inventory::Inventory;
 use crate::plan::{Action, GrantChange};
-use crate::ports::{Result, Workspace};
+use crate::ports::{Job, Result, Workspace};
 use crate::spec::WarehouseSpec;
 
 const UC: &str = "/api/2.1/unity-catalog";
@@ -259,5 +259,50 @@ impl Workspace for DatabricksSide {
                 .as_str()
                 .and_then(|v| v.parse().ok())
         }))
+    }
+
+    async fn triggered_jobs(&self) -> Result<Vec<Job>> {
+        let jobs = read::list_all(&self.client, "/api/2.2/jobs/list", &[], "jobs").await?;
+        Ok(jobs
+            .iter()
+            .filter_map(|j| {
+                let settings = &j["settings"];
+                let trigger = ["schedule", "continuous", "trigger"]
+                    .into_iter()
+                    .find(|t| settings[*t].is_object())?;
+                Some(Job {
+                    job_id: j["job_id"].as_i64()?,
+                    name: settings["name"].as_str().unwrap_or_default().to_string(),
+                    trigger: trigger.to_string(),
+                    block: settings[trigger].clone(),
+                    paused: settings[trigger]["pause_status"].as_str() == Some("PAUSED"),
+                })
+            })
+            .collect())
+    }
+
+    async fn set_job_paused(&self, job: &Job, paused: bool) -> Result<()> {
+        // jobs/update replaces a top-level block whole: write it back as read, with
+        // only its pause_status changed.
+        let mut block = job.block.clone();
+        block["pause_status"] = json!(if paused { "PAUSED" } else { "UNPAUSED" });
+        let mut new_settings = serde_json::Map::new();
+        new_settings.insert(job.trigger.clone(), block);
+        self.client
+            .post::<_, Value>(
+                "/api/2.2/jobs/update",
+                &json!({"job_id": job.job_id, "new_settings": new_settings}),
+            )
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    async fn cancel_job_runs(&self, job_id: i64) -> Result<()> {
+        self.client
+            .post::<_, Value>("/api/2.2/jobs/runs/cancel-all", &json!({"job_id": job_id}))
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
     }
 }

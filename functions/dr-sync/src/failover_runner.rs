@@ -1,0 +1,195 @@
+//! The steps of a failover that the function runs (the `dr-failover` state machine
+//! runs the last sync and disables the sync schedule itself): decide, pause the old
+//! primary's jobs and cancel their runs, unpause the new primary's, and switch the
+//! pointer last. Each step can run twice; a re-run after the switch finishes instead
+//! of refusing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use lakeops_shared::Error;
+
+use crate::failover::{decide, ActivePointer, Decision, Mode};
+use crate::mapping::glob_matches;
+use crate::ports::{Job, PointerStore, Result, Workspace};
+use crate::report::Summary;
+use crate::runner::refused;
+use crate::spec::DrSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverStep {
+    Decide,
+    PausePrimaryJobs,
+    UnpauseSecondaryJobs,
+    Switch,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverRequest {
+    pub failover_step: FailoverStep,
+    pub mode: Mode,
+    pub spec: Value,
+    /// Failback: fail over along the reversed spec (the old primary is promoted back).
+    #[serde(default)]
+    pub reverse: bool,
+    /// The generation `decide` saw; every later step carries it.
+    #[serde(default)]
+    pub generation: Option<u64>,
+    /// The summary of the last sync (planned mode), from the sync execution's output.
+    #[serde(default)]
+    pub last_sync: Option<Summary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailoverResponse {
+    pub failover_step: FailoverStep,
+    pub mode: Mode,
+    pub spec: Value,
+    pub reverse: bool,
+    pub generation: Option<u64>,
+    /// The pointer after this failover (set by `decide`, written by `switch`).
+    pub promoted: Option<ActivePointer>,
+    /// True when `decide` found the failover already done (a re-run).
+    pub already_promoted: bool,
+    /// Jobs this step paused or unpaused, by name.
+    pub jobs: Vec<String>,
+    /// What failed without failing the step (forced mode is best effort on the primary).
+    pub errors: Vec<String>,
+}
+
+pub struct Failover<'a, W, P> {
+    pub spec: &'a DrSpec,
+    pub primary: &'a W,
+    pub secondary: &'a W,
+    pub pointer: &'a P,
+    pub now: String,
+}
+
+impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
+    pub async fn step(&self, request: &FailoverRequest) -> Result<FailoverResponse> {
+        let mut response = FailoverResponse {
+            failover_step: request.failover_step,
+            mode: request.mode,
+            spec: request.spec.clone(),
+            reverse: request.reverse,
+            generation: request.generation,
+            promoted: None,
+            already_promoted: false,
+            jobs: vec![],
+            errors: vec![],
+        };
+        let pointer = self
+            .pointer
+            .read()
+            .await?
+            .unwrap_or_else(|| ActivePointer::initial(self.spec, &self.now));
+        let clean = request
+            .last_sync
+            .as_ref()
+            .map(|s| (s.missing, s.drifted, s.failed));
+        // Every step re-decides: a failover that another one overtook stops, and the
+        // pointer's generation proves which side each step acts for.
+        let decision = decide(
+            &pointer,
+            self.spec,
+            request.mode,
+            request.generation,
+            clean,
+            &self.now,
+        )
+        .map_err(refused)?;
+        match request.failover_step {
+            FailoverStep::Decide => {
+                match decision {
+                    Decision::Promote { pointer: next } => {
+                        response.generation = Some(pointer.generation);
+                        response.promoted = Some(next);
+                    }
+                    Decision::AlreadyPromoted { pointer } => {
+                        response.generation = Some(pointer.generation - 1);
+                        response.promoted = Some(pointer);
+                        response.already_promoted = true;
+                    }
+                }
+                Ok(response)
+            }
+            FailoverStep::PausePrimaryJobs => {
+                // Forced: the primary may be unreachable; what cannot be paused is reported.
+                let best_effort = request.mode == Mode::Forced;
+                match self.set_jobs(self.primary, true, &mut response).await {
+                    Err(e) if best_effort => {
+                        response.errors.push(format!("primary jobs: {}", e.message))
+                    }
+                    other => other?,
+                }
+                Ok(response)
+            }
+            FailoverStep::UnpauseSecondaryJobs => {
+                self.set_jobs(self.secondary, false, &mut response).await?;
+                Ok(response)
+            }
+            FailoverStep::Switch => {
+                match decision {
+                    Decision::Promote { pointer: next } => {
+                        self.pointer.write(&next).await?;
+                        response.promoted = Some(next);
+                    }
+                    Decision::AlreadyPromoted { pointer } => {
+                        response.already_promoted = true;
+                        response.promoted = Some(pointer);
+                    }
+                }
+                Ok(response)
+            }
+        }
+    }
+
+    async fn set_jobs(
+        &self,
+        side: &W,
+        paused: bool,
+        response: &mut FailoverResponse,
+    ) -> Result<()> {
+        let jobs: Vec<Job> = side
+            .triggered_jobs()
+            .await?
+            .into_iter()
+            .filter(|j| {
+                self.spec
+                    .failover_jobs
+                    .iter()
+                    .any(|p| glob_matches(p, &j.name))
+            })
+            .collect();
+        for job in jobs {
+            if job.paused != paused {
+                if let Err(e) = side.set_job_paused(&job, paused).await {
+                    response
+                        .errors
+                        .push(format!("job {} ({}): {}", job.name, job.job_id, e.message));
+                    continue;
+                }
+                response.jobs.push(job.name.clone());
+            }
+            if paused {
+                if let Err(e) = side.cancel_job_runs(job.job_id).await {
+                    response.errors.push(format!(
+                        "runs of job {} ({}): {}",
+                        job.name, job.job_id, e.message
+                    ));
+                }
+            }
+        }
+        if !paused && !response.errors.is_empty() {
+            // The new primary must run its jobs: a job left paused fails the step,
+            // and the state machine retries it (it is idempotent).
+            return Err(Error::retryable(format!(
+                "could not unpause: {}",
+                response.errors.join("; ")
+            )));
+        }
+        Ok(())
+    }
+}
