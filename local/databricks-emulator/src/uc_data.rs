@@ -99,6 +99,20 @@ impl TableRecord {
     /// `type_json` (the Spark StructField JSON, as the real service sends it).
     pub fn table_info(&self) -> Value {
         let mut v = self.info.clone();
+        // Unity Catalog keeps a Delta table's last commit in its properties; clients
+        // (lakeops' dr-sync among them) read versions from here without a statement.
+        let delta = v["data_source_format"]
+            .as_str()
+            .is_some_and(|f| f.eq_ignore_ascii_case("DELTA"));
+        if delta && !self.is_view() {
+            if !v["properties"].is_object() {
+                v["properties"] = json!({});
+            }
+            v["properties"]["delta.lastUpdateVersion"] = json!(self.version.to_string());
+            if let Some(last) = self.history.last() {
+                v["properties"]["delta.lastCommitTimestamp"] = json!(last.timestamp_ms.to_string());
+            }
+        }
         v["columns"] = Value::Array(
             self.columns
                 .iter()
@@ -517,5 +531,6 @@ mod tests {
         let tj: Value = serde_json::from_str(col["type_json"].as_str().unwrap()).unwrap();
         assert_eq!(tj["type"], "long");
         assert_eq!(tj["metadata"]["comment"], "key");
+        assert_eq!(info["properties"]["delta.lastUpdateVersion"], "1");
     }
 }
