@@ -419,11 +419,9 @@ impl DrSpec {
 impl Side {
     fn validate(&self, at: &str, p: &mut Problems) {
         p.check(
-            self.host
-                .strip_prefix("https://")
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)),
+            is_workspace_url(&self.host),
             format!("{at}.host"),
-            "must be an https:// workspace URL",
+            "must be an https:// workspace URL (http:// only on the loopback, for an emulator)",
         );
         p.check(
             is_region(&self.region),
@@ -443,6 +441,24 @@ const CLUSTER_SIZES: &[&str] = &[
     "2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large",
     "4X-Large",
 ];
+
+/// `https://host[...]`, or `http://` to the loopback (a local emulator): never plain
+/// HTTP across a network, where the workspace's credentials would travel in clear.
+fn is_workspace_url(v: &str) -> bool {
+    let host_of = |rest: &str| {
+        rest.split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    if let Some(rest) = v.strip_prefix("https://") {
+        return !rest.is_empty() && !rest.contains(char::is_whitespace);
+    }
+    v.strip_prefix("http://").is_some_and(|rest| {
+        matches!(host_of(rest).as_str(), "127.0.0.1" | "localhost")
+            && !rest.contains(char::is_whitespace)
+    })
+}
 
 fn is_dr_name(v: &str) -> bool {
     let mut chars = v.chars();
@@ -577,6 +593,16 @@ pub(crate) mod tests {
         let mut v = sample();
         v["objects"] = json!(["tables", "jobs"]);
         assert_eq!(problems_of(v), ["objects[1]"]);
+    }
+
+    #[test]
+    fn plain_http_is_for_the_loopback_only() {
+        assert!(is_workspace_url("https://dbc-1.cloud.databricks.com"));
+        assert!(is_workspace_url("http://127.0.0.1:8900/ws/dr-primary"));
+        assert!(is_workspace_url("http://localhost:8900"));
+        assert!(!is_workspace_url("http://dbc-1.cloud.databricks.com"));
+        assert!(!is_workspace_url("http://127.0.0.1.evil.example/x"));
+        assert!(!is_workspace_url("ftp://127.0.0.1"));
     }
 
     #[test]

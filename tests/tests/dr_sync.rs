@@ -1,0 +1,481 @@
+//! dr-sync end to end with its real adapters: two workspaces in two regions of the
+//! Databricks emulator (each with its own metastore, Delta Sharing between them, SQL
+//! executed on warehouses), the run store in S3 and the pointer in SSM on moto. The
+//! steps run in-process, in the order and loop the state machine drives them.
+
+use std::time::Duration;
+
+use dr_sync::aws::{S3RunStore, SsmPointer};
+use dr_sync::databricks::DatabricksSide;
+use dr_sync::event::{Mode, Request, Response, Step};
+use dr_sync::failover::Mode as FailoverMode;
+use dr_sync::failover_runner::{Failover, FailoverRequest, FailoverStep};
+use dr_sync::runner::Sync;
+use dr_sync::spec::DrSpec;
+use lakeops_shared::databricks::{
+    Credentials, DatabricksClient, DatabricksConnector, DatabricksSettings,
+};
+use lakeops_shared::settings::Env;
+use lakeops_shared::Secret;
+use lakeops_tests::{DatabricksEmulator, Moto};
+use serde_json::{json, Value};
+
+const ADMIN_SECRET: &str = "dose00000000000000000000000000000001";
+const BUCKET: &str = "lakeops-test-dr-state";
+
+struct Dr {
+    emulator: DatabricksEmulator,
+    _moto: Moto,
+    primary: DatabricksClient,
+    secondary: DatabricksClient,
+    spec: DrSpec,
+    s3: aws_sdk_s3::Client,
+    ssm: aws_sdk_ssm::Client,
+    /// The primary's own warehouse, for the test's writes there.
+    primary_warehouse: String,
+}
+
+async fn control(
+    emulator: &DatabricksEmulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, format!("{}{path}", emulator.url()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let text = resp.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// A workspace in `region` with that region's metastore assigned.
+async fn workspace(
+    connector: &DatabricksConnector,
+    account: &DatabricksClient,
+    deployment: &str,
+    region: &str,
+) -> DatabricksClient {
+    let created: Value = account
+        .post(&account.account_path("workspaces"), &json!({"workspace_name": deployment, "deployment_name": deployment, "aws_region": region, "compute_mode": "SERVERLESS"}))
+        .await
+        .unwrap();
+    let id = created["workspace_id"].as_i64().unwrap();
+    for _ in 0..100 {
+        let ws: Value = account
+            .get(&account.account_path(&format!("workspaces/{id}")))
+            .await
+            .unwrap();
+        if ws["workspace_status"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metastore: Value = account
+        .post(&account.account_path("metastores"), &json!({"metastore_info": {"name": format!("metastore-{region}"), "region": region, "storage_root": format!("s3://uc-{region}")}}))
+        .await
+        .unwrap();
+    let mid = metastore["metastore_info"]["metastore_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _: Value = account
+        .put(
+            &account.account_path(&format!("workspaces/{id}/metastores/{mid}")),
+            &json!({"metastore_assignment": {"metastore_id": mid, "default_catalog_name": "main"}}),
+        )
+        .await
+        .unwrap();
+    connector.workspace(deployment, admin())
+}
+
+fn admin() -> Credentials {
+    Credentials::OAuthM2M {
+        client_id: "00000000-0000-0000-0000-0000000000a1".into(),
+        client_secret: Secret::new(ADMIN_SECRET),
+    }
+}
+
+/// Runs a statement to its end and returns its rows.
+async fn sql(client: &DatabricksClient, warehouse: &str, statement: &str) -> Vec<Vec<Value>> {
+    let mut answer: Value = client
+        .post(
+            "/api/2.0/sql/statements",
+            &json!({"statement": statement, "warehouse_id": warehouse, "wait_timeout": "30s"}),
+        )
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        match answer["status"]["state"].as_str() {
+            Some("SUCCEEDED") => {
+                return answer["result"]["data_array"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.as_array().cloned().unwrap_or_default())
+                    .collect()
+            }
+            Some("FAILED") | Some("CANCELED") | Some("CLOSED") => panic!("{statement}: {answer}"),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        answer = client
+            .get(&format!(
+                "/api/2.0/sql/statements/{}",
+                answer["statement_id"].as_str().unwrap()
+            ))
+            .await
+            .unwrap();
+    }
+    panic!("{statement} never finished");
+}
+
+async fn warehouse(client: &DatabricksClient, name: &str) -> String {
+    let w: Value = client
+        .post(
+            "/api/2.0/sql/warehouses",
+            &json!({"name": name, "cluster_size": "2X-Small", "auto_stop_mins": 0}),
+        )
+        .await
+        .unwrap();
+    w["id"].as_str().unwrap().to_string()
+}
+
+async fn setup() -> Dr {
+    let emulator = DatabricksEmulator::start_with(&[
+        "--provisioning-seconds",
+        "0",
+        "--cluster-seconds",
+        "0",
+        "--statement-seconds",
+        "0",
+        "--warehouse-seconds",
+        "0",
+    ]);
+    let info = control(&emulator, reqwest::Method::GET, "/_emulator/info", None).await;
+    let vars = [
+        (
+            "DATABRICKS_ACCOUNT_HOST".to_string(),
+            info["account_host"].as_str().unwrap().to_string(),
+        ),
+        (
+            "DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(),
+            info["workspace_host_template"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let connector =
+        DatabricksConnector::new(DatabricksSettings::read(&mut Env::from_map(vars))).unwrap();
+    let account = connector.account(info["account_id"].as_str().unwrap(), admin());
+    let primary = workspace(&connector, &account, "dr-primary", "us-east-1").await;
+    let secondary = workspace(&connector, &account, "dr-secondary", "us-west-2").await;
+
+    let primary_warehouse = warehouse(&primary, "primary-etl").await;
+    let _: Value = primary
+        .post("/api/2.1/unity-catalog/catalogs", &json!({"name": "main"}))
+        .await
+        .unwrap();
+    let _: Value = primary
+        .post(
+            "/api/2.1/unity-catalog/schemas",
+            &json!({"name": "core", "catalog_name": "main"}),
+        )
+        .await
+        .unwrap();
+    for statement in [
+        "CREATE TABLE main.core.orders (id BIGINT, email STRING) COMMENT 'every order'",
+        "INSERT INTO main.core.orders VALUES (1, 'a@example.com'), (2, 'b@example.com')",
+        "CREATE TABLE main.core.customers (id BIGINT, name STRING)",
+        "INSERT INTO main.core.customers VALUES (1, 'Ada')",
+        "CREATE VIEW main.core.big_orders AS SELECT id FROM main.core.orders WHERE id > 1",
+        "GRANT SELECT ON TABLE main.core.orders TO `analysts`",
+        "ALTER TABLE main.core.orders SET TAGS ('domain' = 'sales')",
+    ] {
+        sql(&primary, &primary_warehouse, statement).await;
+    }
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let s3 = lakeops_shared::aws::s3(&sdk);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let spec = dr_sync::spec::parse(&json!({
+        "name": "test-dr",
+        "primary": {"host": primary.base_url(), "region": "us-east-1", "credentials_secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:lakeops/test/p"},
+        "secondary": {"host": secondary.base_url(), "region": "us-west-2", "credentials_secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:lakeops/test/s"},
+        "warehouse": {"create": {"name": "lakeops-dr-sync"}},
+        "sharing": {"recipient": "lakeops_dr_usw2", "share_prefix": "lakeops_dr_"},
+        "catalogs": [{"source": "main"}],
+        "sync_principal": "00000000-0000-0000-0000-0000000000a1",
+        "concurrency": 2,
+        "active_workspace_parameter": "/lakeops/test/dr/active-workspace"
+    }))
+    .unwrap_or_else(|p| panic!("{p}"));
+    Dr {
+        emulator,
+        ssm: lakeops_shared::aws::ssm(&sdk),
+        s3,
+        _moto: moto,
+        primary,
+        secondary,
+        spec,
+        primary_warehouse,
+    }
+}
+
+impl Dr {
+    async fn run(&self, mode: Mode, run: &str) -> Result<Response, lakeops_shared::Error> {
+        let p = DatabricksSide::new(self.primary.clone(), None, true, true);
+        let s = DatabricksSide::new(
+            self.secondary.clone(),
+            Some(self.spec.warehouse.clone()),
+            true,
+            true,
+        );
+        let store = S3RunStore::new(self.s3.clone(), BUCKET, &self.spec.name);
+        let pointer = SsmPointer {
+            ssm: self.ssm.clone(),
+            name: self.spec.active_workspace_parameter.clone(),
+        };
+        let sync = Sync {
+            spec: &self.spec,
+            primary: &p,
+            secondary: &s,
+            store: &store,
+            pointer: &pointer,
+            now: ("2026-12-03T12:00:00Z".into(), 1_800_000_000_000),
+        };
+        let steps = match mode {
+            Mode::Apply => Step::apply_order(),
+            _ => vec![Step::Discover, Step::Report],
+        };
+        let (mut generation, mut last) = (None, None);
+        for step in steps {
+            for call in 0.. {
+                assert!(call < 200, "step {} never became ready", step.as_str());
+                let request = Request {
+                    step: step.as_str().into(),
+                    mode,
+                    spec: json!({}),
+                    generation,
+                    run: Some(run.into()),
+                    reverse: false,
+                };
+                let response = sync.step(&request).await?;
+                generation = response.generation;
+                if response.ready {
+                    last = Some(response);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await; // the state machine's Wait
+            }
+        }
+        Ok(last.unwrap())
+    }
+
+    /// The mutating requests the emulator logged since `since` (statements count by their SQL).
+    async fn mutations_since(&self, since: u64) -> (u64, Vec<String>) {
+        let log = control(
+            &self.emulator,
+            reqwest::Method::GET,
+            &format!("/_emulator/requests?since={since}"),
+            None,
+        )
+        .await;
+        let list = log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["mutating"] == true)
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["method"].as_str().unwrap(),
+                    r["path"].as_str().unwrap(),
+                    r["statement_kind"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        (log["next"].as_u64().unwrap(), list)
+    }
+
+    async fn sync_warehouse(&self) -> String {
+        let list: Value = self.secondary.get("/api/2.0/sql/warehouses").await.unwrap();
+        list["warehouses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "lakeops-dr-sync")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        let w = self.sync_warehouse().await;
+        let rows = sql(
+            &self.secondary,
+            &w,
+            &format!("SELECT COUNT(*) FROM {table}"),
+        )
+        .await;
+        rows[0][0].as_str().unwrap().parse().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secondary_region_is_synced_incrementally_and_a_rerun_changes_nothing() {
+    let dr = setup().await;
+    let first = dr.run(Mode::Apply, "r1").await.unwrap();
+    let summary = first.summary.unwrap();
+    assert!(summary.clean, "{summary:?}");
+    assert_eq!(dr.count("main.core.orders").await, 2);
+    assert_eq!(dr.count("main.core.big_orders").await, 1);
+    let grants: Value = dr
+        .secondary
+        .get("/api/2.1/unity-catalog/permissions/table/main.core.orders")
+        .await
+        .unwrap();
+    assert!(grants.to_string().contains("analysts"), "{grants}");
+    let tags: Value = dr
+        .secondary
+        .get("/api/2.1/unity-catalog/entity-tag-assignments/tables/main.core.orders/tags")
+        .await
+        .unwrap();
+    assert!(tags.to_string().contains("sales"), "{tags}");
+
+    // A no-op re-run: not one mutating call or statement on either side.
+    let (since, _) = dr.mutations_since(u64::MAX).await;
+    let again = dr.run(Mode::Apply, "r2").await.unwrap();
+    assert!(again.summary.unwrap().clean);
+    let (since, done) = dr.mutations_since(since).await;
+    assert_eq!(done, Vec::<String>::new());
+
+    // One table changes on the primary: only it is cloned.
+    sql(
+        &dr.primary,
+        &dr.primary_warehouse,
+        "INSERT INTO main.core.orders VALUES (3, 'c@example.com')",
+    )
+    .await;
+    let (since, _) = dr.mutations_since(since).await;
+    let plan = dr.run(Mode::Plan, "p1").await.unwrap();
+    assert_eq!(plan.changes_total, 1, "{:?}", plan.changes);
+    let (since, planned) = dr.mutations_since(since).await;
+    assert_eq!(planned, Vec::<String>::new(), "plan changed nothing");
+    dr.run(Mode::Apply, "r3").await.unwrap();
+    let (_, cloned) = dr.mutations_since(since).await;
+    assert_eq!(cloned.len(), 1, "{cloned:?}");
+    assert_eq!(dr.count("main.core.orders").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_clone_fails_alone_and_converges_on_the_next_run() {
+    let dr = setup().await;
+    control(&dr.emulator, reqwest::Method::POST, "/_emulator/faults", Some(json!({"statement_fail_contains": "DEEP CLONE `lakeops_dr_main`.`core`.`customers`", "statement_failures_next": 1}))).await;
+    let first = dr.run(Mode::Apply, "r1").await.unwrap().summary.unwrap();
+    assert_eq!(first.failed, 1, "{first:?}");
+    assert_eq!(
+        dr.count("main.core.orders").await,
+        2,
+        "the other tables went on"
+    );
+    control(
+        &dr.emulator,
+        reqwest::Method::DELETE,
+        "/_emulator/faults",
+        None,
+    )
+    .await;
+    assert!(
+        dr.run(Mode::Apply, "r2")
+            .await
+            .unwrap()
+            .summary
+            .unwrap()
+            .clean
+    );
+    assert_eq!(dr.count("main.core.customers").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
+    let dr = setup().await;
+    dr.run(Mode::Apply, "r1").await.unwrap();
+    let job = |c: &DatabricksClient, paused: &str| {
+        let c = c.clone();
+        let paused = paused.to_string();
+        async move {
+            let created: Value = c
+                .post("/api/2.2/jobs/create", &json!({"name": "nightly-etl", "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": paused},
+                       "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/etl"}}]}))
+                .await
+                .unwrap();
+            created["job_id"].as_i64().unwrap()
+        }
+    };
+    let primary_job = job(&dr.primary, "UNPAUSED").await;
+    let secondary_job = job(&dr.secondary, "PAUSED").await;
+    let p = DatabricksSide::new(dr.primary.clone(), None, true, true);
+    let s = DatabricksSide::new(
+        dr.secondary.clone(),
+        Some(dr.spec.warehouse.clone()),
+        true,
+        true,
+    );
+    let pointer = SsmPointer {
+        ssm: dr.ssm.clone(),
+        name: dr.spec.active_workspace_parameter.clone(),
+    };
+    let failover = Failover {
+        spec: &dr.spec,
+        primary: &p,
+        secondary: &s,
+        pointer: &pointer,
+        now: "2026-12-03T13:00:00Z".into(),
+    };
+    let mut generation = None;
+    for step in [
+        FailoverStep::Decide,
+        FailoverStep::PausePrimaryJobs,
+        FailoverStep::UnpauseSecondaryJobs,
+        FailoverStep::Switch,
+    ] {
+        let r = failover
+            .step(&FailoverRequest {
+                failover_step: step,
+                mode: FailoverMode::Forced,
+                spec: json!({}),
+                reverse: false,
+                generation,
+                last_sync: None,
+            })
+            .await
+            .unwrap();
+        generation = r.generation;
+    }
+    let status = |c: &DatabricksClient, id: i64| {
+        let c = c.clone();
+        async move {
+            let j: Value = c
+                .get(&format!("/api/2.2/jobs/get?job_id={id}"))
+                .await
+                .unwrap();
+            j["settings"]["schedule"]["pause_status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(status(&dr.primary, primary_job).await, "PAUSED");
+    assert_eq!(status(&dr.secondary, secondary_job).await, "UNPAUSED");
+    let refused = dr.run(Mode::Apply, "r2").await.unwrap_err();
+    assert!(refused.message.contains("DR.PrimaryNotActive"), "{refused}");
+}
