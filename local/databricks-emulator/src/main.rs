@@ -10,8 +10,16 @@ mod lifecycle;
 mod requests;
 mod scim;
 mod state;
+mod sharing;
+mod sharing_parties;
 mod uc;
+mod uc_catalogs;
+mod uc_common;
 mod uc_data;
+mod uc_functions;
+mod uc_grants;
+mod uc_tables;
+mod uc_tags;
 mod workspace;
 
 use std::io::Write;
