@@ -9,9 +9,11 @@ mod faults;
 mod lifecycle;
 mod requests;
 mod scim;
-mod state;
 mod sharing;
+#[cfg(test)]
+mod sharing_flow_tests;
 mod sharing_parties;
+mod state;
 mod uc;
 mod uc_catalogs;
 mod uc_common;
@@ -20,6 +22,8 @@ mod uc_functions;
 mod uc_grants;
 mod uc_tables;
 mod uc_tags;
+#[cfg(test)]
+mod uc_testing;
 mod workspace;
 
 use std::io::Write;

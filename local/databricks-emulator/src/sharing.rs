@@ -115,7 +115,10 @@ fn added_object(d: &MetastoreData, share: &Value, obj: &Value, ctx: &WsCtx) -> A
     let name = obj.req_str("name")?.to_lowercase();
     let kind = obj.req_str("data_object_type")?;
     let objects = share["objects"].as_array().cloned().unwrap_or_default();
-    if objects.iter().any(|o| o["name"].as_str() == Some(name.as_str())) {
+    if objects
+        .iter()
+        .any(|o| o["name"].as_str() == Some(name.as_str()))
+    {
         return Err(ApiError::already_exists(format!(
             "Data object '{name}' is already in share '{}'.",
             share["name"].as_str().unwrap_or_default()
@@ -283,8 +286,7 @@ pub async fn update_share(
                 d.grants.insert(format!("SHARE/{new}"), g);
             }
         }
-        d.shares
-            .insert(new_name.unwrap_or(name), share.clone());
+        d.shares.insert(new_name.unwrap_or(name), share.clone());
         Ok(Json(share))
     })
 }

@@ -157,7 +157,11 @@ fn recipient_info(b: &Value, name: &str, ctx: &WsCtx) -> ApiResult<Value> {
             )))
         }
     }
-    copy_fields(&mut v, b, &["comment", "owner", "properties_kvpairs", "sharing_code"]);
+    copy_fields(
+        &mut v,
+        b,
+        &["comment", "owner", "properties_kvpairs", "sharing_code"],
+    );
     Ok(v)
 }
 
@@ -248,7 +252,13 @@ pub async fn update_recipient(
         copy_fields(
             &mut r,
             &b,
-            &["comment", "owner", "properties_kvpairs", "ip_access_list", "expiration_time"],
+            &[
+                "comment",
+                "owner",
+                "properties_kvpairs",
+                "ip_access_list",
+                "expiration_time",
+            ],
         );
         stamp(&mut r, &ctx, mid, false);
         let key = match new_name.filter(|n| *n != name) {

@@ -161,7 +161,10 @@ pub(crate) fn dependents(d: &MetastoreData, kind: Kind, name: &str) -> usize {
             let prefix = format!("{name}.");
             d.volumes.keys().filter(|v| v.starts_with(&prefix)).count()
                 + d.tables.keys().filter(|t| t.starts_with(&prefix)).count()
-                + d.functions.keys().filter(|f| f.starts_with(&prefix)).count()
+                + d.functions
+                    .keys()
+                    .filter(|f| f.starts_with(&prefix))
+                    .count()
         }
         Kind::ExternalLocation => {
             let url = d
@@ -193,12 +196,21 @@ fn remove_contents(d: &mut MetastoreData, name: &str) {
     d.volumes.retain(|k, _| !below(k));
     d.tables.retain(|k, _| !below(k));
     d.functions.retain(|k, _| !below(k));
-    let below_key = |k: &String| k.split_once('/').is_some_and(|(_, n)| n.starts_with(&prefix));
+    let below_key = |k: &String| {
+        k.split_once('/')
+            .is_some_and(|(_, n)| n.starts_with(&prefix))
+    };
     d.grants.retain(|k, _| !below_key(k));
     d.tags.retain(|k, _| !below_key(k));
 }
 
-pub(crate) fn delete(app: &App, ctx: &WsCtx, kind: Kind, name: &str, force: bool) -> ApiResult<Json<Value>> {
+pub(crate) fn delete(
+    app: &App,
+    ctx: &WsCtx,
+    kind: Kind,
+    name: &str,
+    force: bool,
+) -> ApiResult<Json<Value>> {
     let name = name.to_lowercase();
     with_metastore(app, ctx.workspace_id, |d, _| {
         if !kind.map(d).contains_key(&name) {
@@ -216,7 +228,8 @@ pub(crate) fn delete(app: &App, ctx: &WsCtx, kind: Kind, name: &str, force: bool
             remove_contents(d, &name);
         }
         d.grants.remove(&format!("{}/{name}", kind.securable()));
-        d.tags.remove(&crate::uc_data::tag_key(kind.securable(), &name));
+        d.tags
+            .remove(&crate::uc_data::tag_key(kind.securable(), &name));
         Ok(Json(json!({})))
     })
 }

@@ -96,9 +96,15 @@ impl PageRequest {
                     ApiError::invalid(format!("max_results must be an integer, got {raw}"))
                 })?;
                 if n < 0 {
-                    return Err(ApiError::invalid("max_results must be greater than or equal to 0"));
+                    return Err(ApiError::invalid(
+                        "max_results must be greater than or equal to 0",
+                    ));
                 }
-                Some(if n == 0 { server_max } else { (n as usize).min(server_max) })
+                Some(if n == 0 {
+                    server_max
+                } else {
+                    (n as usize).min(server_max)
+                })
             }
         };
         let after = match q.get("page_token").filter(|t| !t.is_empty()) {
@@ -204,7 +210,10 @@ mod tests {
     #[test]
     fn absent_max_results_is_one_page_and_zero_is_the_server_page() {
         let all = PageRequest::from_query(&HashMap::new(), 2).unwrap();
-        assert_eq!(all.page(items(5)), (items(5).into_iter().map(|x| x.1).collect(), None));
+        assert_eq!(
+            all.page(items(5)),
+            (items(5).into_iter().map(|x| x.1).collect(), None)
+        );
         let q: HashMap<String, String> = [("max_results".to_string(), "0".to_string())].into();
         let (page, next) = PageRequest::from_query(&q, 2).unwrap().page(items(5));
         assert_eq!(page.len(), 2);

@@ -69,7 +69,10 @@ pub async fn create_function(
     let name = ident(f, "name")?;
     let catalog = ident(f, "catalog_name")?;
     let schema = ident(f, "schema_name")?;
-    if let Some(field) = REQUIRED.iter().find(|k| f.get(**k).is_none_or(Value::is_null)) {
+    if let Some(field) = REQUIRED
+        .iter()
+        .find(|k| f.get(**k).is_none_or(Value::is_null))
+    {
         return Err(ApiError::missing_field(&format!("function_info.{field}")));
     }
     with_metastore(&app, ctx.workspace_id, |d, mid| {

@@ -86,10 +86,7 @@ fn assignments(grants: Option<&Grants>, principal: Option<&String>) -> Vec<(Stri
 }
 
 /// The GET answer: `privilege_assignments` (paged by principal) and `next_page_token`.
-pub fn permissions_page(
-    grants: Option<&Grants>,
-    q: &HashMap<String, String>,
-) -> ApiResult<Value> {
+pub fn permissions_page(grants: Option<&Grants>, q: &HashMap<String, String>) -> ApiResult<Value> {
     let page = PageRequest::from_query(q, GRANTS_PAGE)?;
     let (items, next) = page.page(assignments(grants, q.get("principal")));
     Ok(list_answer("privilege_assignments", items, next))
@@ -235,12 +232,7 @@ fn effective(d: &MetastoreData, key: &str, metastore_id: &str) -> Vec<(String, V
     }
     by_principal
         .into_iter()
-        .map(|(p, privileges)| {
-            (
-                p.clone(),
-                json!({"principal": p, "privileges": privileges}),
-            )
-        })
+        .map(|(p, privileges)| (p.clone(), json!({"principal": p, "privileges": privileges})))
         .collect()
 }
 
@@ -293,7 +285,10 @@ mod tests {
         assert_eq!(got["ana"]["privileges"][0], json!({"privilege": "SELECT"}));
         assert_eq!(got["ana"]["privileges"][1]["inherited_from_name"], "c.s");
         assert_eq!(got["bo"]["privileges"][0]["inherited_from_type"], "CATALOG");
-        assert_eq!(got["bo"]["privileges"][1]["inherited_from_type"], "METASTORE");
+        assert_eq!(
+            got["bo"]["privileges"][1]["inherited_from_type"],
+            "METASTORE"
+        );
     }
 
     #[test]
@@ -304,9 +299,17 @@ mod tests {
         assert!(check_share_changes(&d, &[("x".into(), vec!["SELECT".into()], vec![])]).is_err());
         assert!(check_share_changes(&d, &[("r".into(), vec!["MODIFY".into()], vec![])]).is_err());
         let mut g = Grants::new();
-        apply_changes(&mut g, vec![("R".into(), vec!["SELECT".into()], vec![])], true);
+        apply_changes(
+            &mut g,
+            vec![("R".into(), vec!["SELECT".into()], vec![])],
+            true,
+        );
         assert!(g["r"].contains("SELECT"));
-        apply_changes(&mut g, vec![("r".into(), vec![], vec!["SELECT".into()])], true);
+        apply_changes(
+            &mut g,
+            vec![("r".into(), vec![], vec!["SELECT".into()])],
+            true,
+        );
         assert!(g.is_empty());
     }
 }

@@ -187,11 +187,15 @@ pub async fn list_table_summaries(
         .ok_or_else(|| ApiError::missing_field("catalog_name"))?;
     // Summaries are paged by default (SUMMARIES_PAGE), unlike ListTables.
     let mut paged = q.clone();
-    paged.entry("max_results".into()).or_insert_with(|| "0".into());
+    paged
+        .entry("max_results".into())
+        .or_insert_with(|| "0".into());
     let page = PageRequest::from_query(&paged, SUMMARIES_PAGE)?;
     let pattern = |k: &str| q.get(k).filter(|p| !p.is_empty()).cloned();
-    let (schema_pattern, table_pattern) =
-        (pattern("schema_name_pattern"), pattern("table_name_pattern"));
+    let (schema_pattern, table_pattern) = (
+        pattern("schema_name_pattern"),
+        pattern("table_name_pattern"),
+    );
     app.read(|s| {
         let mid = metastore_of(s, ctx.workspace_id)?;
         let all = tables_of(s, &mid, &catalog, None)?
@@ -339,7 +343,10 @@ pub async fn create_table(
     app.mutate(|s| {
         let mid = metastore_of(s, ctx.workspace_id)?;
         let full = format!("{catalog}.{schema}.{name}");
-        let catalog_info = s.metastore_data.get(&mid).and_then(|d| d.catalogs.get(&catalog));
+        let catalog_info = s
+            .metastore_data
+            .get(&mid)
+            .and_then(|d| d.catalogs.get(&catalog));
         if catalog_info.is_some_and(|c| share_of_catalog(c).is_some()) {
             return Err(read_only_share_catalog(&catalog));
         }

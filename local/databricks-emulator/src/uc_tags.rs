@@ -45,16 +45,18 @@ fn entity_key(d: &MetastoreData, entity_type: &str, entity_name: &str) -> ApiRes
         "volumes" => ("VOLUME", d.volumes.contains_key(&name)),
         "columns" => {
             let exists = name.rsplit_once('.').is_some_and(|(table, column)| {
-                d.tables
-                    .get(table)
-                    .is_some_and(|t| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(column)))
+                d.tables.get(table).is_some_and(|t| {
+                    t.columns
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(column))
+                })
             });
             ("COLUMN", exists)
         }
         other => {
             return Err(ApiError::invalid(format!(
-                "Invalid entity_type {other}: expected catalogs, schemas, tables, columns or volumes"
-            )))
+            "Invalid entity_type {other}: expected catalogs, schemas, tables, columns or volumes"
+        )))
         }
     };
     if exists {
@@ -192,7 +194,10 @@ pub async fn update_tag_assignment(
     let mask = q
         .get("update_mask")
         .ok_or_else(|| ApiError::missing_field("update_mask"))?;
-    if !mask.split(',').any(|f| matches!(f.trim(), "tag_value" | "*")) {
+    if !mask
+        .split(',')
+        .any(|f| matches!(f.trim(), "tag_value" | "*"))
+    {
         return Err(ApiError::invalid(format!(
             "update_mask '{mask}' names no field that can change; only tag_value can"
         )));

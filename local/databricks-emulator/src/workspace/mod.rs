@@ -12,9 +12,9 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth;
-use crate::state::App;
 use crate::sharing;
 use crate::sharing_parties as parties;
+use crate::state::App;
 use crate::uc;
 use crate::{uc_functions, uc_grants, uc_tables, uc_tags};
 
