@@ -569,9 +569,22 @@ pub async fn metastore_summary(ctx: WsCtx, State(app): State<App>) -> ApiResult<
     })
 }
 
+/// Why a privilege name is invalid, if it is (privileges are UPPER_SNAKE_CASE). Used by
+/// the permissions API (`uc_grants`) and by SQL GRANT.
+pub fn privilege_problem(p: &str) -> Option<String> {
+    let ok = !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    (!ok).then(|| format!("Invalid privilege {p}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileges_are_upper_snake_case() {
+        assert!(privilege_problem("USE_CATALOG").is_none());
+        assert!(privilege_problem("use catalog").is_some());
+    }
 
     #[test]
     fn overlapping_urls_are_path_prefixes() {

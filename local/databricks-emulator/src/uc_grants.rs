@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::auth::WsCtx;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::{App, Body, Fields, MetastoreData};
-use crate::uc::Kind;
+use crate::uc::{privilege_problem, Kind};
 use crate::uc_common::{list_answer, missing, with_metastore, PageRequest};
 
 /// The page length when a client asks for `max_results=0` (server-configured in
@@ -102,11 +102,6 @@ pub async fn get_permissions(
         let key = securable_key(d, mid, &p.securable_type, &p.full_name)?;
         permissions_page(d.grants.get(&key), &q).map(Json)
     })
-}
-
-pub fn privilege_problem(p: &str) -> Option<String> {
-    let ok = !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-    (!ok).then(|| format!("Invalid privilege {p}"))
 }
 
 /// Parses `changes[]` of a PATCH body.
@@ -257,12 +252,6 @@ pub async fn get_effective_permissions(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn privileges_are_upper_snake_case() {
-        assert!(privilege_problem("USE_CATALOG").is_none());
-        assert!(privilege_problem("use catalog").is_some());
-    }
 
     #[test]
     fn a_table_inherits_from_schema_catalog_and_metastore() {
