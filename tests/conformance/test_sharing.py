@@ -22,8 +22,18 @@ def ident(prefix: str) -> str:
     return unique(prefix).replace("-", "_")
 
 
-def test_two_regions_have_their_own_metastores(w, w2, running_workspace, secondary_workspace):
+def test_two_regions_have_their_own_metastores(a, w, w2, running_workspace, secondary_workspace):
     east, west = w.metastores.summary(), w2.metastores.summary()
+    with pytest.raises(errors.InvalidParameterValue):
+        # A workspace only takes a metastore of its own region.
+        a.metastore_assignments.create(
+            workspace_id=secondary_workspace.workspace_id,
+            metastore_id=running_workspace.metastore_id,
+            metastore_assignment=catalog.CreateMetastoreAssignment(
+                metastore_id=running_workspace.metastore_id, workspace_id=secondary_workspace.workspace_id, default_catalog_name="main"
+            ),
+        )
+    assert a.metastore_assignments.get(secondary_workspace.workspace_id).metastore_assignment.metastore_id == west.metastore_id
     assert east.metastore_id == running_workspace.metastore_id and west.metastore_id == secondary_workspace.metastore_id
     assert (east.region, west.region) == ("us-east-1", "us-west-2")
     assert west.global_metastore_id == f"aws:us-west-2:{west.metastore_id}" != east.global_metastore_id

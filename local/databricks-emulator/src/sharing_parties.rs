@@ -476,6 +476,54 @@ pub async fn list_provider_shares(
 mod tests {
     use super::*;
 
+    fn metastores() -> EmuState {
+        let mut s = EmuState::default();
+        for (id, name, org) in [
+            ("p", "East", Some("Acme Corp")),
+            ("q", "west", None),
+            ("r", "r", None),
+        ] {
+            let mut m = json!({"name": name, "region": "us-east-1", "cloud": "aws",
+                               "owner": "admins", "global_metastore_id": format!("aws:us-east-1:{id}")});
+            if let Some(org) = org {
+                m["delta_sharing_organization_name"] = json!(org);
+            }
+            s.metastores.insert(id.into(), m);
+        }
+        s
+    }
+
+    #[test]
+    fn a_provider_is_named_after_the_organization_or_the_metastore_once() {
+        let mut s = metastores();
+        ensure_provider(&mut s, "p", "r", "me");
+        ensure_provider(&mut s, "p", "r", "me");
+        ensure_provider(&mut s, "q", "r", "me");
+        let names: Vec<&String> = s.metastore_data["r"].providers.keys().collect();
+        assert_eq!(names, ["acme corp", "west"]);
+        let acme = &s.metastore_data["r"].providers["acme corp"];
+        assert_eq!(acme["data_provider_global_metastore_id"], "aws:us-east-1:p");
+        assert_eq!(
+            (acme["metastore_id"].clone(), acme["owner"].clone()),
+            (json!("p"), json!("admins"))
+        );
+    }
+
+    #[test]
+    fn a_taken_provider_name_gets_a_suffix() {
+        let mut s = metastores();
+        s.metastore_data
+            .entry("r".into())
+            .or_default()
+            .providers
+            .insert(
+                "west".into(),
+                json!({"name": "west", "data_provider_global_metastore_id": "gcp:x:y"}),
+            );
+        ensure_provider(&mut s, "q", "r", "me");
+        assert!(s.metastore_data["r"].providers.contains_key("west_2"));
+    }
+
     #[test]
     fn sharing_identifiers_have_three_parts() {
         assert_eq!(
