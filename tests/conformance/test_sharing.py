@@ -131,7 +131,24 @@ def test_shares_objects_and_their_errors(w, provider_lake):
         w.shares.get(renamed)
 
 
-def test_recipients_and_their_share_permissions(w, provider_lake, secondary_workspace):
+def set_sharing_scope(a, metastore_id: str, scope: catalog.DeltaSharingScopeEnum):
+    a.metastores.update(metastore_id, metastore_info=catalog.UpdateAccountsMetastore(delta_sharing_scope=scope))
+
+
+def test_external_sharing_needs_the_metastore_scope(a, w, running_workspace):
+    outside = "aws:eu-central-1:0f0f0f0f-0000-4000-8000-000000000000"  # a metastore of another account
+    set_sharing_scope(a, running_workspace.metastore_id, catalog.DeltaSharingScopeEnum.INTERNAL)
+    with pytest.raises(errors.InvalidParameterValue, match="External Delta Sharing is not enabled"):
+        w.recipients.create(ident("open"), authentication_type=sharing.AuthenticationType.TOKEN)
+    with pytest.raises(errors.InvalidParameterValue, match="External Delta Sharing is not enabled"):
+        w.recipients.create(ident("other"), authentication_type=sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=outside)
+    set_sharing_scope(a, running_workspace.metastore_id, catalog.DeltaSharingScopeEnum.INTERNAL_AND_EXTERNAL)
+    other = w.recipients.create(ident("other"), authentication_type=sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=outside)
+    assert other.region == "eu-central-1"
+    w.recipients.delete(other.name)
+
+
+def test_recipients_and_their_share_permissions(a, w, provider_lake, running_workspace, secondary_workspace):
     r = ident("recipient")
     made = w.recipients.create(
         r, authentication_type=sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=secondary_workspace.global_metastore_id
@@ -142,6 +159,7 @@ def test_recipients_and_their_share_permissions(w, provider_lake, secondary_work
         w.recipients.create(r, authentication_type=sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=secondary_workspace.global_metastore_id)
     with pytest.raises(errors.InvalidParameterValue):
         w.recipients.create(ident("bad"), authentication_type=sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id="us-west-2")
+    set_sharing_scope(a, running_workspace.metastore_id, catalog.DeltaSharingScopeEnum.INTERNAL_AND_EXTERNAL)
     token = w.recipients.create(ident("open"), authentication_type=sharing.AuthenticationType.TOKEN)
     assert token.activated is False and token.tokens and token.activation_url
     listed = {x.name for x in w.recipients.list(data_recipient_global_metastore_id=secondary_workspace.global_metastore_id)}

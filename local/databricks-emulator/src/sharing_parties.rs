@@ -180,6 +180,19 @@ pub async fn create_recipient(
                 "Recipient '{name}' already exists."
             )));
         }
+        let target = v["data_recipient_global_metastore_id"]
+            .as_str()
+            .and_then(|g| metastore_by_global_id(s, g))
+            .map(str::to_string);
+        // Open sharing, and Databricks-to-Databricks sharing with a metastore outside
+        // this account (one the emulator does not have), are external sharing.
+        let scope = s.metastores.get(&mid).map(|m| m["delta_sharing_scope"].clone());
+        if target.is_none() && scope != Some(json!("INTERNAL_AND_EXTERNAL")) {
+            return Err(ApiError::invalid(
+                "External Delta Sharing is not enabled on the metastore. Please contact the account admin to enable External Delta Sharing.",
+            ));
+        }
+        let d = s.metastore_data.entry(mid.clone()).or_default();
         stamp(&mut v, &ctx, &mid, true);
         // RecipientInfo.metastore_id is the recipient's metastore, not the provider's.
         if let Some(global) = v["data_recipient_global_metastore_id"].as_str() {
@@ -188,10 +201,6 @@ pub async fn create_recipient(
             o.remove("metastore_id");
         }
         d.recipients.insert(name, v.clone());
-        let target = v["data_recipient_global_metastore_id"]
-            .as_str()
-            .and_then(|g| metastore_by_global_id(s, g))
-            .map(str::to_string);
         if let Some(target) = target {
             ensure_provider(s, &mid, &target, &ctx.principal_name);
         }
