@@ -234,6 +234,10 @@ def test_a_share_catalog_reads_the_providers_current_tables(w, w2, provider_lake
     external_table(w, provider_lake, "sales", "refunds")
     assert [t.name for t in w2.tables.list(mounted, "sales")] == ["orders", "refunds"]
     assert {t.full_name for t in w2.tables.list_summaries(mounted)} == {f"{mounted}.sales.orders", f"{mounted}.sales.refunds", f"{mounted}.hr.people"}
+    assets = w2.providers.list_provider_share_assets(shared["provider"], shared["share"])
+    assert assets.share.name == shared["share"]
+    assert sorted((t.schema, t.name) for t in assets.tables) == [("hr", "people"), ("sales", "orders"), ("sales", "refunds")]
+    assert assets.tables[0].id and assets.volumes == []
     # Read-only for the recipient.
     with pytest.raises(errors.InvalidParameterValue):
         w2.tables.delete(f"{mounted}.sales.orders")

@@ -91,6 +91,18 @@ async fn the_provider_appears_in_the_recipient_metastore_by_itself() {
     )
     .await);
     assert_eq!(shares["shares"], json!([{"name": "s1"}]));
+    let assets = parties::list_provider_share_assets(
+        ctx(RECIPIENT_WS),
+        State(app.clone()),
+        Path(parties::ProviderSharePath {
+            provider_name: "p-metastore".into(),
+            share_name: "s1".into(),
+        }),
+        q(&[]),
+    );
+    let assets = ok(assets.await);
+    assert_eq!(names(&assets, "tables", "name"), ["people", "orders"]);
+    assert_eq!(assets["tables"][0]["schema"], "hr");
     let perms = ok(parties::recipient_share_permissions(
         ctx(PROVIDER_WS),
         State(app.clone()),

@@ -18,7 +18,7 @@ use crate::state::{
 use crate::uc_common::{
     ident, list_answer, metastore_of, missing, stamp, with_metastore, PageRequest,
 };
-use crate::uc_data::{metastore_by_global_id, share_source};
+use crate::uc_data::{metastore_by_global_id, share_source, shared_tables};
 
 const PAGE: usize = 1000;
 
@@ -478,6 +478,65 @@ pub async fn list_provider_shares(
             .collect();
         let (items, next) = page.page(all);
         Ok(Json(list_answer("shares", items, next)))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ProviderSharePath {
+    pub provider_name: String,
+    pub share_name: String,
+}
+
+/// `/api/2.1/data-sharing/providers/{provider}/shares/{share}`: the tables of a share
+/// granted to this metastore, as `Table`s (`name` and `schema` as shared). Only tables
+/// are shared in the emulator, so `functions`, `notebooks` and `volumes` are empty.
+pub async fn list_provider_share_assets(
+    ctx: WsCtx,
+    State(app): State<App>,
+    Path(p): Path<ProviderSharePath>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let provider = p.provider_name.to_lowercase();
+    let share = p.share_name.to_lowercase();
+    let limit = match q.get("table_max_results") {
+        None => None,
+        Some(raw) => Some(raw.parse::<usize>().map_err(|_| {
+            ApiError::invalid(format!(
+                "table_max_results must be a non-negative integer, got {raw}"
+            ))
+        })?),
+    };
+    app.read(|s| {
+        let mid = metastore_of(s, ctx.workspace_id)?;
+        if !s
+            .metastore_data
+            .get(&mid)
+            .is_some_and(|d| d.providers.contains_key(&provider))
+        {
+            return Err(provider_missing(&provider));
+        }
+        let (source_id, share_info) = share_source(s, &mid, &provider, &share)
+            .ok_or_else(|| missing("SHARE_DOES_NOT_EXIST", "Share", &share))?;
+        let source = &s.metastore_data[source_id];
+        let tables: Vec<Value> = shared_tables(source, share_info)
+            .into_iter()
+            .filter_map(|(shared_as, full)| {
+                let (schema, name) = shared_as.split_once('.')?;
+                let info = &source.tables[&full].info;
+                let mut t =
+                    json!({"name": name, "schema": schema, "share": share, "id": info["table_id"]});
+                copy_fields(&mut t, info, &["comment"]);
+                Some(t)
+            })
+            .take(limit.filter(|n| *n > 0).unwrap_or(usize::MAX))
+            .collect();
+        Ok(Json(json!({
+            "share": {"name": share},
+            "tables": tables,
+            "functions": [],
+            "notebooks": [],
+            "volumes": [],
+        })))
     })
 }
 

@@ -294,6 +294,10 @@ pub fn router() -> Router<App> {
             get(parties::list_provider_shares),
         )
         .route(
+            "/api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}",
+            get(parties::list_provider_share_assets),
+        )
+        .route(
             "/api/2.1/unity-catalog/current-metastore-assignment",
             get(uc::current_metastore_assignment),
         )
