@@ -114,12 +114,30 @@ def test_shares_objects_and_their_errors(w, provider_lake):
         name,
         updates=[
             sharing.SharedDataObjectUpdate(
+                action=sharing.SharedDataObjectUpdateAction.UPDATE,
+                data_object=sharing.SharedDataObject(name=f"{cat}.hr.people", comment="staff directory"),
+            )
+        ],
+    )
+    people = [o for o in w.shares.get(name, include_shared_data=True).objects if o.name == f"{cat}.hr.people"]
+    assert people[0].comment == "staff directory" and people[0].shared_as == "staff.people"
+    w.shares.update(
+        name,
+        updates=[
+            sharing.SharedDataObjectUpdate(
                 action=sharing.SharedDataObjectUpdateAction.REMOVE, data_object=sharing.SharedDataObject(name=f"{cat}.sales")
             )
         ],
     )
     assert [o.name for o in w.shares.get(name, include_shared_data=True).objects] == [f"{cat}.hr.people"]
     assert name in {s.name for s in w.shares.list_shares()}
+    extra = [w.shares.create(ident("more")).name for _ in range(2)]
+    page = w.api_client.do("GET", "/api/2.1/unity-catalog/shares", query={"max_results": 1})
+    assert len(page["shares"]) == 1 and page["next_page_token"]
+    paged = [s.name for s in w.shares.list_shares(max_results=1)]
+    assert set(extra + [name]) <= set(paged) and len(paged) == len(set(paged))
+    for e in extra:
+        w.shares.delete(e)
     renamed = ident("renamed")
     assert w.shares.update(name, new_name=renamed, comment="renamed").name == renamed
     with pytest.raises(errors.NotFound):
