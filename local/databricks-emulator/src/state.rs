@@ -24,7 +24,7 @@ use crate::lifecycle::{
 };
 
 /// Timing and identity settings fixed at start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub account_id: String,
     pub admin_client_id: String,

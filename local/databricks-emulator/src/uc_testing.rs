@@ -58,15 +58,12 @@ pub fn two_regions() -> App {
     }
     p.external_locations
         .insert("ext".into(), json!({"name": "ext", "url": "s3://ext"}));
+    // Durations are irrelevant to these handlers; the default (zero) leaves them out.
     let settings = Settings {
         account_id: "acct".into(),
         admin_client_id: "admin-app-id".into(),
         admin_client_secret: "secret".into(),
-        provisioning_ms: 1,
-        cluster_ms: 1,
-        run_ms: 1,
-        oauth_token_seconds: 60,
-        state_file: None,
+        ..Settings::default()
     };
     App::new(settings, s)
 }
