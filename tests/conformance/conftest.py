@@ -158,3 +158,58 @@ def w(emulator, running_workspace) -> WorkspaceClient:
         client_secret=CLIENT_SECRET,
         auth_type="oauth-m2m",
     )
+
+
+SECONDARY_REGION = "us-west-2"
+
+
+@pytest.fixture(scope="session")
+def secondary_workspace(a, emulator):
+    """A RUNNING workspace in a second region (us-west-2) with that region's own
+    metastore, set up through the account API as a user would: workspace, metastore in
+    the same region, assignment. `global_metastore_id` is on the returned object."""
+    import datetime
+
+    from databricks.sdk.service import catalog
+
+    cred, storage, network = create_workspace_prerequisites(a)
+    ws = a.workspaces.create(
+        workspace_name=unique("lakeops-west"),
+        deployment_name=unique("lakeops-west"),
+        aws_region=SECONDARY_REGION,
+        credentials_id=cred.credentials_id,
+        storage_configuration_id=storage.storage_configuration_id,
+        network_id=network.network_id,
+        pricing_tier=provisioning.PricingTier.ENTERPRISE,
+    ).result(timeout=datetime.timedelta(seconds=60))
+    assert ws.workspace_status == provisioning.WorkspaceStatus.RUNNING
+    existing = [m for m in a.metastores.list() if m.region == SECONDARY_REGION]
+    if existing:
+        metastore = existing[0]
+    else:
+        metastore = a.metastores.create(
+            metastore_info=catalog.CreateAccountsMetastore(
+                name="lakeops-metastore-west", region=SECONDARY_REGION, storage_root="s3://lakeops-metastore-west"
+            )
+        ).metastore_info
+    a.metastore_assignments.create(
+        workspace_id=ws.workspace_id,
+        metastore_id=metastore.metastore_id,
+        metastore_assignment=catalog.CreateMetastoreAssignment(
+            metastore_id=metastore.metastore_id, workspace_id=ws.workspace_id, default_catalog_name="main"
+        ),
+    )
+    ws.metastore_id = metastore.metastore_id
+    ws.global_metastore_id = metastore.global_metastore_id
+    return ws
+
+
+@pytest.fixture(scope="session")
+def w2(emulator, secondary_workspace) -> WorkspaceClient:
+    """Workspace client of the secondary-region workspace (OAuth M2M, account admin)."""
+    return WorkspaceClient(
+        host=emulator.workspace_host(secondary_workspace.deployment_name),
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        auth_type="oauth-m2m",
+    )

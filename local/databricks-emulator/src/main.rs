@@ -14,6 +14,21 @@ mod uc;
 mod uc_data;
 mod workspace;
 
+// Unity Catalog beyond `uc` (credentials, locations, volumes): catalogs and schemas,
+// grants, tables, functions, tags, Delta Sharing; and their handler tests.
+mod sharing;
+#[cfg(test)]
+mod sharing_flow_tests;
+mod sharing_parties;
+mod uc_catalogs;
+mod uc_common;
+mod uc_functions;
+mod uc_grants;
+mod uc_tables;
+mod uc_tags;
+#[cfg(test)]
+mod uc_testing;
+
 use std::io::Write;
 use std::path::PathBuf;
 

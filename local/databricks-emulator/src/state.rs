@@ -24,7 +24,7 @@ use crate::lifecycle::{
 };
 
 /// Timing and identity settings fixed at start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub account_id: String,
     pub admin_client_id: String,
@@ -170,6 +170,10 @@ pub struct MetastoreData {
     /// `data_provider_global_metastore_id`) by lower-case name.
     #[serde(default)]
     pub providers: BTreeMap<String, Value>,
+    /// When and by whom each tag assignment was last set through the REST API
+    /// (`tags` key -> tag key -> (epoch ms, principal)); tags set by SQL have none.
+    #[serde(default)]
+    pub tag_updates: BTreeMap<String, BTreeMap<String, (i64, String)>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -1,7 +1,9 @@
-//! Unity Catalog 2.1 on a workspace: storage credentials, external locations, catalogs,
-//! schemas, volumes, grants and the current metastore assignment. Objects belong to
-//! the metastore assigned to the workspace, so workspaces sharing a metastore see the
-//! same objects, as in the real service.
+//! Unity Catalog 2.1 on a workspace: storage credentials, external locations, volumes,
+//! the operations they share with catalogs and schemas (`uc_catalogs`), and the
+//! current metastore assignment. Objects belong to the metastore assigned to the
+//! workspace, so workspaces sharing a metastore see the same objects, as in the real
+//! service. Grants are in `uc_grants`, tables in `uc_tables`, functions in
+//! `uc_functions`, tags in `uc_tags`, Delta Sharing in `sharing`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,9 +15,13 @@ use serde_json::{json, Value};
 
 use crate::auth::WsCtx;
 use crate::errors::{ApiError, ApiResult};
-use crate::state::{
-    copy_fields, new_uuid, now_ms, query_bool, App, Body, Fields, MetastoreData, State as EmuState,
+use crate::state::{copy_fields, new_uuid, query_bool, App, Body, Fields, MetastoreData};
+pub use crate::uc_catalogs::{
+    create_catalog, create_schema, delete_catalog, delete_schema, get_catalog, get_schema,
+    list_catalogs, list_schemas, update_catalog, update_schema,
 };
+pub(crate) use crate::uc_common::{ident, metastore_of, stamp, with_metastore};
+pub use crate::uc_grants::{get_permissions, update_permissions};
 
 /// The AWS role Unity Catalog assumes to reach customer storage (a fixed, public
 /// Databricks role in the real service).
@@ -23,7 +29,7 @@ const UC_MASTER_ROLE: &str =
     "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     StorageCredential,
     ExternalLocation,
     Catalog,
@@ -32,7 +38,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn map(self, d: &mut MetastoreData) -> &mut BTreeMap<String, Value> {
+    pub(crate) fn map(self, d: &mut MetastoreData) -> &mut BTreeMap<String, Value> {
         match self {
             Kind::StorageCredential => &mut d.storage_credentials,
             Kind::ExternalLocation => &mut d.external_locations,
@@ -41,7 +47,7 @@ impl Kind {
             Kind::Volume => &mut d.volumes,
         }
     }
-    fn list_key(self) -> &'static str {
+    pub(crate) fn list_key(self) -> &'static str {
         match self {
             Kind::StorageCredential => "storage_credentials",
             Kind::ExternalLocation => "external_locations",
@@ -50,7 +56,7 @@ impl Kind {
             Kind::Volume => "volumes",
         }
     }
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Kind::StorageCredential => "Storage Credential",
             Kind::ExternalLocation => "External Location",
@@ -59,7 +65,7 @@ impl Kind {
             Kind::Volume => "Volume",
         }
     }
-    fn missing(self, name: &str) -> ApiError {
+    pub(crate) fn missing(self, name: &str) -> ApiError {
         let code = match self {
             Kind::StorageCredential => "STORAGE_CREDENTIAL_DOES_NOT_EXIST",
             Kind::ExternalLocation => "EXTERNAL_LOCATION_DOES_NOT_EXIST",
@@ -73,10 +79,10 @@ impl Kind {
             format!("{} '{name}' does not exist.", self.label()),
         )
     }
-    fn exists(self, name: &str) -> ApiError {
+    pub(crate) fn exists(self, name: &str) -> ApiError {
         ApiError::already_exists(format!("{} '{name}' already exists", self.label()))
     }
-    fn securable(self) -> &'static str {
+    pub(crate) fn securable(self) -> &'static str {
         match self {
             Kind::StorageCredential => "STORAGE_CREDENTIAL",
             Kind::ExternalLocation => "EXTERNAL_LOCATION",
@@ -87,56 +93,6 @@ impl Kind {
     }
 }
 
-fn metastore_of(s: &EmuState, workspace_id: i64) -> ApiResult<String> {
-    s.metastore_assignments
-        .get(&workspace_id)
-        .and_then(|a| a["metastore_id"].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "METASTORE_DOES_NOT_EXIST",
-                "No metastore assigned for the current workspace.",
-            )
-        })
-}
-
-/// Runs `f` on the metastore's data, creating it on first use.
-fn with_metastore<T>(
-    app: &App,
-    ws: i64,
-    f: impl FnOnce(&mut MetastoreData, &str) -> ApiResult<T>,
-) -> ApiResult<T> {
-    app.mutate(|s| {
-        let mid = metastore_of(s, ws)?;
-        let d = s.metastore_data.entry(mid.clone()).or_default();
-        f(d, &mid)
-    })
-}
-
-fn stamp(v: &mut Value, ctx: &WsCtx, metastore_id: &str, creating: bool) {
-    let now = now_ms();
-    if creating {
-        v["created_at"] = json!(now);
-        v["created_by"] = json!(ctx.principal_name);
-        v["metastore_id"] = json!(metastore_id);
-        if v.get("owner").is_none() {
-            v["owner"] = json!(ctx.principal_name);
-        }
-    }
-    v["updated_at"] = json!(now);
-    v["updated_by"] = json!(ctx.principal_name);
-}
-
-/// UC identifiers are case-insensitive and stored in lower case.
-fn ident(b: &Value, field: &str) -> ApiResult<String> {
-    let n = b.req_str(field)?.to_lowercase();
-    if n.contains(['.', ' ', '/']) || n.len() > 255 {
-        return Err(ApiError::invalid(format!("Invalid {field} '{n}'")));
-    }
-    Ok(n)
-}
-
 #[derive(Deserialize)]
 pub struct NamePath {
     pub name: String,
@@ -144,7 +100,7 @@ pub struct NamePath {
 
 // ---------------------------------------------------------------- generic operations
 
-fn get(app: &App, ctx: &WsCtx, kind: Kind, name: &str) -> ApiResult<Json<Value>> {
+pub(crate) fn get(app: &App, ctx: &WsCtx, kind: Kind, name: &str) -> ApiResult<Json<Value>> {
     let name = name.to_lowercase();
     with_metastore(app, ctx.workspace_id, |d, _| {
         kind.map(d)
@@ -155,7 +111,7 @@ fn get(app: &App, ctx: &WsCtx, kind: Kind, name: &str) -> ApiResult<Json<Value>>
     })
 }
 
-fn list(
+pub(crate) fn list(
     app: &App,
     ctx: &WsCtx,
     kind: Kind,
@@ -167,7 +123,7 @@ fn list(
     })
 }
 
-fn update(
+pub(crate) fn update(
     app: &App,
     ctx: &WsCtx,
     kind: Kind,
@@ -187,7 +143,7 @@ fn update(
     })
 }
 
-fn dependents(d: &MetastoreData, kind: Kind, name: &str) -> usize {
+pub(crate) fn dependents(d: &MetastoreData, kind: Kind, name: &str) -> usize {
     match kind {
         Kind::StorageCredential => d
             .external_locations
@@ -200,11 +156,16 @@ fn dependents(d: &MetastoreData, kind: Kind, name: &str) -> usize {
             .filter(|s| s["catalog_name"].as_str() == Some(name))
             .filter(|s| !matches!(s["name"].as_str(), Some("default" | "information_schema")))
             .count(),
-        Kind::Schema => d
-            .volumes
-            .keys()
-            .filter(|v| v.starts_with(&format!("{name}.")))
-            .count(),
+        // Tables and functions are in a schema as volumes are.
+        Kind::Schema => {
+            let prefix = format!("{name}.");
+            d.volumes.keys().filter(|v| v.starts_with(&prefix)).count()
+                + d.tables.keys().filter(|t| t.starts_with(&prefix)).count()
+                + d.functions
+                    .keys()
+                    .filter(|f| f.starts_with(&prefix))
+                    .count()
+        }
         Kind::ExternalLocation => {
             let url = d
                 .external_locations
@@ -226,7 +187,30 @@ fn dependents(d: &MetastoreData, kind: Kind, name: &str) -> usize {
     }
 }
 
-fn delete(app: &App, ctx: &WsCtx, kind: Kind, name: &str, force: bool) -> ApiResult<Json<Value>> {
+/// Removes what a forced delete of catalog or schema `name` takes with it: the objects
+/// below it and their grants and tags (keys `TYPE/<name>.…`).
+fn remove_contents(d: &mut MetastoreData, name: &str) {
+    let prefix = format!("{name}.");
+    let below = |k: &String| k.starts_with(&prefix);
+    d.schemas.retain(|k, _| !below(k));
+    d.volumes.retain(|k, _| !below(k));
+    d.tables.retain(|k, _| !below(k));
+    d.functions.retain(|k, _| !below(k));
+    let below_key = |k: &String| {
+        k.split_once('/')
+            .is_some_and(|(_, n)| n.starts_with(&prefix))
+    };
+    d.grants.retain(|k, _| !below_key(k));
+    d.tags.retain(|k, _| !below_key(k));
+}
+
+pub(crate) fn delete(
+    app: &App,
+    ctx: &WsCtx,
+    kind: Kind,
+    name: &str,
+    force: bool,
+) -> ApiResult<Json<Value>> {
     let name = name.to_lowercase();
     with_metastore(app, ctx.workspace_id, |d, _| {
         if !kind.map(d).contains_key(&name) {
@@ -240,19 +224,12 @@ fn delete(app: &App, ctx: &WsCtx, kind: Kind, name: &str, force: bool) -> ApiRes
             )));
         }
         kind.map(d).remove(&name);
-        match kind {
-            Kind::Catalog => {
-                let prefix = format!("{name}.");
-                d.schemas.retain(|k, _| !k.starts_with(&prefix));
-                d.volumes.retain(|k, _| !k.starts_with(&prefix));
-            }
-            Kind::Schema => {
-                let prefix = format!("{name}.");
-                d.volumes.retain(|k, _| !k.starts_with(&prefix));
-            }
-            _ => {}
+        if matches!(kind, Kind::Catalog | Kind::Schema) {
+            remove_contents(d, &name);
         }
         d.grants.remove(&format!("{}/{name}", kind.securable()));
+        d.tags
+            .remove(&crate::uc_data::tag_key(kind.securable(), &name));
         Ok(Json(json!({})))
     })
 }
@@ -447,202 +424,6 @@ pub async fn delete_external_location(
     )
 }
 
-// ---------------------------------------------------------------- catalogs and schemas
-
-fn schema_object(ctx: &WsCtx, mid: &str, catalog: &str, name: &str, b: &Value) -> Value {
-    let mut v = json!({
-        "name": name,
-        "catalog_name": catalog,
-        "full_name": format!("{catalog}.{name}"),
-        "schema_id": new_uuid(),
-        "catalog_type": "MANAGED_CATALOG",
-        "browse_only": false,
-    });
-    copy_fields(
-        &mut v,
-        b,
-        &["comment", "properties", "storage_root", "owner"],
-    );
-    stamp(&mut v, ctx, mid, true);
-    v
-}
-
-pub async fn create_catalog(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    let name = ident(&b, "name")?;
-    if let Some(root) = b.opt_str("storage_root") {
-        if !root.starts_with("s3://") {
-            return Err(ApiError::invalid(format!(
-                "Invalid storage_root {root}: expected an s3:// URL"
-            )));
-        }
-    }
-    with_metastore(&app, ctx.workspace_id, |d, mid| {
-        if d.catalogs.contains_key(&name) {
-            return Err(Kind::Catalog.exists(&name));
-        }
-        let mut v = json!({
-            "name": name,
-            "full_name": name,
-            "catalog_type": "MANAGED_CATALOG",
-            "securable_type": "CATALOG",
-            "isolation_mode": "OPEN",
-            "browse_only": false,
-        });
-        copy_fields(
-            &mut v,
-            &b,
-            &["comment", "properties", "storage_root", "owner", "options"],
-        );
-        stamp(&mut v, &ctx, mid, true);
-        for schema in ["default", "information_schema"] {
-            let mut sch = schema_object(&ctx, mid, &name, schema, &json!({}));
-            if schema == "information_schema" {
-                sch["owner"] = json!("System user");
-            }
-            d.schemas.insert(format!("{name}.{schema}"), sch);
-        }
-        d.catalogs.insert(name, v.clone());
-        Ok(Json(v))
-    })
-}
-
-pub async fn get_catalog(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<NamePath>,
-) -> ApiResult<Json<Value>> {
-    get(&app, &ctx, Kind::Catalog, &p.name)
-}
-
-pub async fn list_catalogs(ctx: WsCtx, State(app): State<App>) -> ApiResult<Json<Value>> {
-    list(&app, &ctx, Kind::Catalog, |_| true)
-}
-
-pub async fn update_catalog(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<NamePath>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    update(
-        &app,
-        &ctx,
-        Kind::Catalog,
-        &p.name,
-        &b,
-        &[
-            "comment",
-            "owner",
-            "properties",
-            "isolation_mode",
-            "enable_predictive_optimization",
-        ],
-    )
-}
-
-pub async fn delete_catalog(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<NamePath>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    delete(&app, &ctx, Kind::Catalog, &p.name, query_bool(&q, "force"))
-}
-
-pub async fn create_schema(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    let name = ident(&b, "name")?;
-    let catalog = ident(&b, "catalog_name")?;
-    with_metastore(&app, ctx.workspace_id, |d, mid| {
-        if !d.catalogs.contains_key(&catalog) {
-            return Err(Kind::Catalog.missing(&catalog));
-        }
-        let full = format!("{catalog}.{name}");
-        if d.schemas.contains_key(&full) {
-            return Err(Kind::Schema.exists(&full));
-        }
-        let v = schema_object(&ctx, mid, &catalog, &name, &b);
-        d.schemas.insert(full, v.clone());
-        Ok(Json(v))
-    })
-}
-
-#[derive(Deserialize)]
-pub struct FullNamePath {
-    pub full_name: String,
-}
-
-pub async fn get_schema(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<FullNamePath>,
-) -> ApiResult<Json<Value>> {
-    get(&app, &ctx, Kind::Schema, &p.full_name)
-}
-
-pub async fn list_schemas(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let catalog = q
-        .get("catalog_name")
-        .map(|c| c.to_lowercase())
-        .ok_or_else(|| ApiError::missing_field("catalog_name"))?;
-    with_metastore(&app, ctx.workspace_id, |d, _| {
-        if !d.catalogs.contains_key(&catalog) {
-            return Err(Kind::Catalog.missing(&catalog));
-        }
-        Ok(())
-    })?;
-    list(&app, &ctx, Kind::Schema, |v| {
-        v["catalog_name"].as_str() == Some(catalog.as_str())
-    })
-}
-
-pub async fn update_schema(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<FullNamePath>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    update(
-        &app,
-        &ctx,
-        Kind::Schema,
-        &p.full_name,
-        &b,
-        &[
-            "comment",
-            "owner",
-            "properties",
-            "enable_predictive_optimization",
-        ],
-    )
-}
-
-pub async fn delete_schema(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<FullNamePath>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    delete(
-        &app,
-        &ctx,
-        Kind::Schema,
-        &p.full_name,
-        query_bool(&q, "force"),
-    )
-}
-
 // ---------------------------------------------------------------- volumes
 
 pub async fn create_volume(
@@ -766,119 +547,6 @@ pub async fn delete_volume(
     delete(&app, &ctx, Kind::Volume, &p.name, false)
 }
 
-// ---------------------------------------------------------------- grants
-
-#[derive(Deserialize)]
-pub struct SecurablePath {
-    pub securable_type: String,
-    pub full_name: String,
-}
-
-fn securable_key(
-    d: &mut MetastoreData,
-    metastore_id: &str,
-    securable_type: &str,
-    full_name: &str,
-) -> ApiResult<String> {
-    let t = securable_type.to_uppercase().replace('-', "_");
-    let name = full_name.to_lowercase();
-    let kind = match t.as_str() {
-        "CATALOG" => Some(Kind::Catalog),
-        "SCHEMA" => Some(Kind::Schema),
-        "VOLUME" => Some(Kind::Volume),
-        "EXTERNAL_LOCATION" => Some(Kind::ExternalLocation),
-        "STORAGE_CREDENTIAL" => Some(Kind::StorageCredential),
-        "METASTORE" => None,
-        other => {
-            return Err(ApiError::invalid(format!(
-                "Unsupported securable type {other}"
-            )))
-        }
-    };
-    match kind {
-        Some(k) if !k.map(d).contains_key(&name) => Err(k.missing(&name)),
-        None if name != metastore_id => Err(ApiError::not_found(format!(
-            "Metastore '{name}' does not exist."
-        ))),
-        _ => Ok(format!("{t}/{name}")),
-    }
-}
-
-fn assignments(
-    grants: Option<&BTreeMap<String, std::collections::BTreeSet<String>>>,
-    principal: Option<&String>,
-) -> Vec<Value> {
-    grants
-        .into_iter()
-        .flatten()
-        .filter(|(p, privs)| !privs.is_empty() && principal.is_none_or(|want| want == *p))
-        .map(|(p, privs)| json!({"principal": p, "privileges": privs}))
-        .collect()
-}
-
-pub async fn get_permissions(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<SecurablePath>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    with_metastore(&app, ctx.workspace_id, |d, mid| {
-        let key = securable_key(d, mid, &p.securable_type, &p.full_name)?;
-        Ok(Json(
-            json!({"privilege_assignments": assignments(d.grants.get(&key), q.get("principal"))}),
-        ))
-    })
-}
-
-pub fn privilege_problem(p: &str) -> Option<String> {
-    let ok = !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-    (!ok).then(|| format!("Invalid privilege {p}"))
-}
-
-pub async fn update_permissions(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<SecurablePath>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    let changes = b
-        .get("changes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut parsed = Vec::new();
-    for c in &changes {
-        let principal = c.req_str("principal")?;
-        let add = c.str_list("add")?;
-        let remove = c.str_list("remove")?;
-        if let Some(e) = add
-            .iter()
-            .chain(remove.iter())
-            .find_map(|x| privilege_problem(x))
-        {
-            return Err(ApiError::invalid(e));
-        }
-        parsed.push((principal, add, remove));
-    }
-    with_metastore(&app, ctx.workspace_id, |d, mid| {
-        let key = securable_key(d, mid, &p.securable_type, &p.full_name)?;
-        let grants = d.grants.entry(key).or_default();
-        for (principal, add, remove) in parsed {
-            let set = grants.entry(principal.clone()).or_default();
-            set.extend(add);
-            for r in remove {
-                set.remove(&r);
-            }
-            if set.is_empty() {
-                grants.remove(&principal);
-            }
-        }
-        Ok(Json(
-            json!({"privilege_assignments": assignments(Some(grants), None)}),
-        ))
-    })
-}
-
 // ---------------------------------------------------------------- metastore of the workspace
 
 pub async fn current_metastore_assignment(
@@ -901,9 +569,22 @@ pub async fn metastore_summary(ctx: WsCtx, State(app): State<App>) -> ApiResult<
     })
 }
 
+/// Why a privilege name is invalid, if it is (privileges are UPPER_SNAKE_CASE). Used by
+/// the permissions API (`uc_grants`) and by SQL GRANT.
+pub fn privilege_problem(p: &str) -> Option<String> {
+    let ok = !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    (!ok).then(|| format!("Invalid privilege {p}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileges_are_upper_snake_case() {
+        assert!(privilege_problem("USE_CATALOG").is_none());
+        assert!(privilege_problem("use catalog").is_some());
+    }
 
     #[test]
     fn overlapping_urls_are_path_prefixes() {
@@ -911,11 +592,5 @@ mod tests {
         assert!(urls_overlap("s3://b/a/", "s3://b/a"));
         assert!(!urls_overlap("s3://b/a", "s3://b/ab"));
         assert!(!urls_overlap("s3://b1", "s3://b2"));
-    }
-
-    #[test]
-    fn privileges_are_upper_snake_case() {
-        assert!(privilege_problem("USE_CATALOG").is_none());
-        assert!(privilege_problem("use catalog").is_some());
     }
 }

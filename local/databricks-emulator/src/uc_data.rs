@@ -75,6 +75,7 @@ pub struct TableRecord {
 }
 
 impl TableRecord {
+    #[allow(dead_code)]
     pub fn full_name(&self) -> &str {
         self.info["full_name"].as_str().unwrap_or_default()
     }
@@ -87,10 +88,13 @@ impl TableRecord {
         matches!(self.table_type(), "VIEW" | "MATERIALIZED_VIEW")
     }
 
+    // Used by the SQL engine (h/sql); dead on a branch without it.
+    #[allow(dead_code)]
     pub fn row_count(&self) -> usize {
         self.files.iter().map(|f| f.rows.len()).sum()
     }
 
+    #[allow(dead_code)]
     pub fn rows(&self) -> impl Iterator<Item = &Vec<Value>> {
         self.files.iter().flat_map(|f| f.rows.iter())
     }
@@ -225,19 +229,19 @@ pub fn shared_tables(provider: &MetastoreData, share: &Value) -> BTreeMap<String
     for obj in share["objects"].as_array().into_iter().flatten() {
         let name = obj["name"].as_str().unwrap_or_default().to_lowercase();
         match obj["data_object_type"].as_str() {
-            Some("TABLE") | Some("VIEW") | Some("MATERIALIZED_VIEW") => {
-                if provider.tables.contains_key(&name) {
-                    let shared_as = obj["shared_as"]
-                        .as_str()
-                        .map(str::to_lowercase)
-                        .unwrap_or_else(|| {
-                            name.split_once('.')
-                                .map(|x| x.1)
-                                .unwrap_or(&name)
-                                .to_string()
-                        });
-                    out.insert(shared_as, name);
-                }
+            Some("TABLE") | Some("VIEW") | Some("MATERIALIZED_VIEW")
+                if provider.tables.contains_key(&name) =>
+            {
+                let shared_as = obj["shared_as"]
+                    .as_str()
+                    .map(str::to_lowercase)
+                    .unwrap_or_else(|| {
+                        name.split_once('.')
+                            .map(|x| x.1)
+                            .unwrap_or(&name)
+                            .to_string()
+                    });
+                out.insert(shared_as, name);
             }
             Some("SCHEMA") => {
                 let prefix = format!("{name}.");

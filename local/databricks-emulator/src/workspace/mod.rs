@@ -13,8 +13,11 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth;
+use crate::sharing;
+use crate::sharing_parties as parties;
 use crate::state::App;
 use crate::uc;
+use crate::{uc_functions, uc_grants, uc_tables, uc_tags};
 
 /// Routes relative to a workspace's base URL.
 pub fn router() -> Router<App> {
@@ -202,6 +205,98 @@ pub fn router() -> Router<App> {
         .route(
             "/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}",
             get(uc::get_permissions).patch(uc::update_permissions),
+        )
+        .route(
+            "/api/2.1/unity-catalog/effective-permissions/{securable_type}/{full_name}",
+            get(uc_grants::get_effective_permissions),
+        )
+        .route(
+            "/api/2.1/unity-catalog/tables",
+            get(uc_tables::list_tables).post(uc_tables::create_table),
+        )
+        .route(
+            "/api/2.1/unity-catalog/tables/{full_name}",
+            get(uc_tables::get_table)
+                .patch(uc_tables::update_table)
+                .delete(uc_tables::delete_table),
+        )
+        .route(
+            "/api/2.1/unity-catalog/tables/{full_name}/exists",
+            get(uc_tables::table_exists),
+        )
+        .route(
+            "/api/2.1/unity-catalog/table-summaries",
+            get(uc_tables::list_table_summaries),
+        )
+        .route(
+            "/api/2.1/unity-catalog/functions",
+            get(uc_functions::list_functions).post(uc_functions::create_function),
+        )
+        .route(
+            "/api/2.1/unity-catalog/functions/{name}",
+            get(uc_functions::get_function)
+                .patch(uc_functions::update_function)
+                .delete(uc_functions::delete_function),
+        )
+        .route(
+            "/api/2.1/unity-catalog/entity-tag-assignments",
+            post(uc_tags::create_tag_assignment),
+        )
+        .route(
+            "/api/2.1/unity-catalog/entity-tag-assignments/{entity_type}/{entity_name}/tags",
+            get(uc_tags::list_tag_assignments),
+        )
+        .route(
+            "/api/2.1/unity-catalog/entity-tag-assignments/{entity_type}/{entity_name}/tags/{tag_key}",
+            get(uc_tags::get_tag_assignment)
+                .patch(uc_tags::update_tag_assignment)
+                .delete(uc_tags::delete_tag_assignment),
+        )
+        .route(
+            "/api/2.1/unity-catalog/shares",
+            get(sharing::list_shares).post(sharing::create_share),
+        )
+        .route(
+            "/api/2.1/unity-catalog/shares/{name}",
+            get(sharing::get_share)
+                .patch(sharing::update_share)
+                .delete(sharing::delete_share),
+        )
+        .route(
+            "/api/2.1/unity-catalog/shares/{name}/permissions",
+            get(sharing::get_share_permissions).patch(sharing::update_share_permissions),
+        )
+        .route(
+            "/api/2.1/unity-catalog/recipients",
+            get(parties::list_recipients).post(parties::create_recipient),
+        )
+        .route(
+            "/api/2.1/unity-catalog/recipients/{name}",
+            get(parties::get_recipient)
+                .patch(parties::update_recipient)
+                .delete(parties::delete_recipient),
+        )
+        .route(
+            "/api/2.1/unity-catalog/recipients/{name}/share-permissions",
+            get(parties::recipient_share_permissions),
+        )
+        .route(
+            "/api/2.1/unity-catalog/providers",
+            get(parties::list_providers).post(parties::create_provider),
+        )
+        .route(
+            "/api/2.1/unity-catalog/providers/{name}",
+            get(parties::get_provider)
+                .patch(parties::update_provider)
+                .delete(parties::delete_provider),
+        )
+        .route(
+            "/api/2.1/unity-catalog/providers/{name}/shares",
+            get(parties::list_provider_shares),
+        )
+        .route(
+            "/api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}",
+            get(parties::list_provider_share_assets),
         )
         .route(
             "/api/2.1/unity-catalog/current-metastore-assignment",
