@@ -9,6 +9,7 @@ mod faults;
 mod lifecycle;
 mod requests;
 mod scim;
+mod sql;
 mod state;
 mod uc;
 mod uc_data;
