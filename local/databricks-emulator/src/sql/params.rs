@@ -88,18 +88,20 @@ pub fn bind(sql: &str, params: &[Param]) -> SqlResult<String> {
         .map_err(|e| SqlError::parse(format!("Syntax error: {e}.")))?;
     let mut out = String::with_capacity(sql.len());
     let mut copied_to = 0;
-    for t in tokens {
-        let Token::Placeholder(marker) = &t.token else {
+    // The tokenizer reads `:name` as a colon and a word right after it.
+    for pair in tokens.windows(2) {
+        let (colon, word) = (&pair[0], &pair[1]);
+        let (Token::Colon, Token::Word(w)) = (&colon.token, &word.token) else {
             continue;
         };
-        let Some(p) = marker
-            .strip_prefix(':')
-            .and_then(|name| params.iter().find(|p| p.name == name))
-        else {
+        if colon.span.end != word.span.start || w.quote_style.is_some() {
+            continue;
+        }
+        let Some(p) = params.iter().find(|p| p.name == w.value) else {
             continue;
         };
-        let start = super::parse::offset_of(sql, t.span.start);
-        let end = super::parse::offset_of(sql, t.span.end);
+        let start = super::parse::offset_of(sql, colon.span.start);
+        let end = super::parse::offset_of(sql, word.span.end);
         out.push_str(&sql[copied_to..start]);
         for lit in literal_token(p)? {
             out.push_str(&token_text(&lit));

@@ -61,6 +61,7 @@ pub fn run_query(state: &State, session: &Session, q: &Query, depth: usize) -> S
         .iter()
         .map(|c| c.name.to_lowercase())
         .collect();
+    check_references(select, &names, &relation_name)?;
     let mut kept = Vec::new();
     for row in relation.rows {
         let view = RowView {
@@ -100,6 +101,37 @@ pub fn run_query(state: &State, session: &Session, q: &Query, depth: usize) -> S
     }
     apply_limit(&mut out, q)?;
     Ok(out)
+}
+
+/// Fails on a reference to a column the relation does not have, also when it has
+/// no rows (Databricks resolves names before it reads anything): every expression is
+/// evaluated once on a row of NULLs.
+fn check_references(select: &sqlparser::ast::Select, names: &[String], relation: &str) -> SqlResult<()> {
+    let nulls = vec![Value::Null; names.len()];
+    let row = RowView {
+        columns: names,
+        values: &nulls,
+        relation,
+    };
+    let mut exprs: Vec<&Expr> = select.selection.iter().collect();
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            match e {
+                Expr::Function(f) if aggregate_name(e).is_some() => {
+                    for a in call_args(f)? {
+                        if let FunctionArgExpr::Expr(x) = a {
+                            exprs.push(x);
+                        }
+                    }
+                }
+                _ => exprs.push(e),
+            }
+        }
+    }
+    for e in exprs {
+        eval(e, &row)?;
+    }
+    Ok(())
 }
 
 /// The relation a query reads.

@@ -17,6 +17,9 @@ pub fn normalize_type(written: &str) -> String {
         Some(i) => (t[..i].trim().to_string(), t[i..].to_string()),
         None => (t.clone(), String::new()),
     };
+    if matches!(head.as_str(), "decimal" | "numeric" | "dec") && tail.is_empty() {
+        return "decimal(10,0)".to_string();
+    }
     let head = match head.as_str() {
         "integer" => "int",
         "long" => "bigint",
@@ -27,9 +30,6 @@ pub fn normalize_type(written: &str) -> String {
         "bool" => "boolean",
         other => return format!("{other}{tail}"),
     };
-    if head == "decimal" && tail.is_empty() {
-        return "decimal(10,0)".to_string();
-    }
     format!("{head}{tail}")
 }
 
@@ -89,6 +89,9 @@ pub fn coerce(v: &Value, type_text: &str) -> SqlResult<Value> {
     match type_name(type_text) {
         _ if is_integral(type_text) => match v {
             Value::Number(n) if n.is_i64() => Ok(v.clone()),
+            Value::String(s) if s.trim().parse::<i64>().is_ok() => {
+                Ok(json!(s.trim().parse::<i64>().unwrap_or_default()))
+            }
             _ => as_f64(v)
                 .filter(|f| f.is_finite())
                 .map(|f| json!(f.trunc() as i64))
