@@ -21,8 +21,14 @@ pub enum Securable {
     Schema(Name),
     /// A table or a view (`is_view` when written as VIEW; both are securable type
     /// TABLE in Unity Catalog).
-    Table { name: Name, is_view: bool },
-    Column { table: Name, column: String },
+    Table {
+        name: Name,
+        is_view: bool,
+    },
+    Column {
+        table: Name,
+        column: String,
+    },
     Function(Name),
     Share(String),
 }
@@ -197,6 +203,9 @@ impl Stmt {
 pub fn is_mutating(stmt: &Stmt) -> bool {
     !matches!(
         stmt,
-        Stmt::Query(_) | Stmt::DescribeHistory(_) | Stmt::DescribeTable(_) | Stmt::ShowCreateTable(_)
+        Stmt::Query(_)
+            | Stmt::DescribeHistory(_)
+            | Stmt::DescribeTable(_)
+            | Stmt::ShowCreateTable(_)
     )
 }

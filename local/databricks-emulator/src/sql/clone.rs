@@ -51,15 +51,25 @@ impl CloneMetrics {
 pub fn clone_metrics(source: &[DataFile], target_files: &[DataFile], deep: bool) -> CloneMetrics {
     let have: BTreeSet<&str> = target_files.iter().map(|f| f.id.as_str()).collect();
     let want: BTreeSet<&str> = source.iter().map(|f| f.id.as_str()).collect();
-    let removed: Vec<&DataFile> = target_files.iter().filter(|f| !want.contains(f.id.as_str())).collect();
-    let copied: Vec<&DataFile> = source.iter().filter(|f| !have.contains(f.id.as_str())).collect();
+    let removed: Vec<&DataFile> = target_files
+        .iter()
+        .filter(|f| !want.contains(f.id.as_str()))
+        .collect();
+    let copied: Vec<&DataFile> = source
+        .iter()
+        .filter(|f| !have.contains(f.id.as_str()))
+        .collect();
     CloneMetrics {
         source_table_size: source.iter().map(|f| f.size_bytes).sum(),
         source_num_of_files: source.len() as i64,
         num_removed_files: removed.len() as i64,
         removed_files_size: removed.iter().map(|f| f.size_bytes).sum(),
         num_copied_files: if deep { copied.len() as i64 } else { 0 },
-        copied_files_size: if deep { copied.iter().map(|f| f.size_bytes).sum() } else { 0 },
+        copied_files_size: if deep {
+            copied.iter().map(|f| f.size_bytes).sum()
+        } else {
+            0
+        },
     }
 }
 
@@ -89,7 +99,10 @@ pub fn clone_table(
             return Err(SqlError::new(
                 "EXPECT_TABLE_NOT_VIEW.NO_ALTERNATIVE",
                 "42809",
-                format!("'CREATE OR REPLACE TABLE' expects a table but {} is a view.", super::error::quoted(&target)),
+                format!(
+                    "'CREATE OR REPLACE TABLE' expects a table but {} is a view.",
+                    super::error::quoted(&target)
+                ),
             ))
         }
         Some(_) if !c.mode.or_replace => return Err(SqlError::table_exists(&target)),
@@ -177,7 +190,11 @@ mod tests {
     fn a_re_clone_copies_only_new_files_and_removes_gone_ones() {
         let same = clone_metrics(&[file("a", 10)], &[file("a", 10)], true);
         assert_eq!((same.num_copied_files, same.num_removed_files), (0, 0));
-        let m = clone_metrics(&[file("a", 10), file("c", 3)], &[file("a", 10), file("b", 7)], true);
+        let m = clone_metrics(
+            &[file("a", 10), file("c", 3)],
+            &[file("a", 10), file("b", 7)],
+            true,
+        );
         assert_eq!((m.num_copied_files, m.copied_files_size), (1, 3));
         assert_eq!((m.num_removed_files, m.removed_files_size), (1, 7));
     }
@@ -185,6 +202,13 @@ mod tests {
     #[test]
     fn a_shallow_clone_copies_nothing() {
         let m = clone_metrics(&[file("a", 10)], &[], false);
-        assert_eq!((m.num_copied_files, m.copied_files_size, m.source_num_of_files), (0, 0, 1));
+        assert_eq!(
+            (
+                m.num_copied_files,
+                m.copied_files_size,
+                m.source_num_of_files
+            ),
+            (0, 0, 1)
+        );
     }
 }

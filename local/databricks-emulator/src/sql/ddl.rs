@@ -123,7 +123,10 @@ pub fn create_table(state: &mut State, session: &Session, c: &CreateTable) -> Sq
             return Err(SqlError::new(
                 "EXPECT_TABLE_NOT_VIEW.NO_ALTERNATIVE",
                 "42809",
-                format!("'CREATE OR REPLACE TABLE' expects a table but {} is a view.", super::error::quoted(&full)),
+                format!(
+                    "'CREATE OR REPLACE TABLE' expects a table but {} is a view.",
+                    super::error::quoted(&full)
+                ),
             ))
         }
         Existing::Replace(t) => Some(t),
@@ -142,11 +145,19 @@ pub fn create_table(state: &mut State, session: &Session, c: &CreateTable) -> Sq
     let mut record = TableRecord {
         info,
         columns: columns_of(&specs, &c.options.partitioned_by),
-        files: rows.filter(|r| !r.is_empty()).map(new_file).into_iter().collect(),
+        files: rows
+            .filter(|r| !r.is_empty())
+            .map(new_file)
+            .into_iter()
+            .collect(),
         version: 0,
         history: vec![],
     };
-    let as_select = if rows_from_query(&c.source) { " AS SELECT" } else { "" };
+    let as_select = if rows_from_query(&c.source) {
+        " AS SELECT"
+    } else {
+        ""
+    };
     let operation = match &old {
         Some(old) => {
             // A replaced table keeps its identity and Delta log.
@@ -163,7 +174,12 @@ pub fn create_table(state: &mut State, session: &Session, c: &CreateTable) -> Sq
         None => format!("CREATE TABLE{as_select}"),
     };
     let is_managed = (record.info["table_type"] == "MANAGED").to_string();
-    let properties = record.info.get("properties").cloned().unwrap_or(json!({})).to_string();
+    let properties = record
+        .info
+        .get("properties")
+        .cloned()
+        .unwrap_or(json!({}))
+        .to_string();
     let partition_by = serde_json::to_string(&c.options.partitioned_by).unwrap_or_default();
     let mut params = vec![
         ("isManaged", is_managed),
@@ -206,7 +222,10 @@ pub fn create_view(state: &mut State, session: &Session, v: &CreateView) -> SqlR
             return Err(SqlError::new(
                 "EXPECT_VIEW_NOT_TABLE.NO_ALTERNATIVE",
                 "42809",
-                format!("'CREATE OR REPLACE VIEW' expects a view but {} is a table.", super::error::quoted(&full)),
+                format!(
+                    "'CREATE OR REPLACE VIEW' expects a view but {} is a table.",
+                    super::error::quoted(&full)
+                ),
             ))
         }
         Existing::Replace(t) => Some(t),
@@ -241,7 +260,11 @@ pub fn create_view(state: &mut State, session: &Session, v: &CreateView) -> SqlR
 }
 
 /// A SQL UDF as the API's `FunctionInfo`.
-pub fn create_function(state: &mut State, session: &Session, f: &CreateFunction) -> SqlResult<ResultSet> {
+pub fn create_function(
+    state: &mut State,
+    session: &Session,
+    f: &CreateFunction,
+) -> SqlResult<ResultSet> {
     let full = qualify(&f.name, session);
     check_creatable(state, session, &full, "CREATE FUNCTION")?;
     let old = data(state, session)?.functions.get(&full).cloned();
@@ -308,16 +331,20 @@ pub fn create_function(state: &mut State, session: &Session, f: &CreateFunction)
     Ok(ResultSet::empty())
 }
 
-pub fn drop(state: &mut State, session: &Session, kind: DropKind, name: &Name, if_exists: bool) -> SqlResult<ResultSet> {
+pub fn drop(
+    state: &mut State,
+    session: &Session,
+    kind: DropKind,
+    name: &Name,
+    if_exists: bool,
+) -> SqlResult<ResultSet> {
     let full = qualify(name, session);
     let resolved = super::names::read_table(state, session, &full);
     if kind == DropKind::Function {
         return drop_function(state, session, &full, if_exists);
     }
     let t = match resolved {
-        Ok(r) if r.shared_from.is_some() => {
-            return Err(SqlError::read_only_share(&full, "DROP"))
-        }
+        Ok(r) if r.shared_from.is_some() => return Err(SqlError::read_only_share(&full, "DROP")),
         Ok(r) => r.table,
         Err(_) if if_exists => return Ok(ResultSet::empty()),
         Err(e) => return Err(e),
@@ -348,7 +375,12 @@ pub fn drop(state: &mut State, session: &Session, kind: DropKind, name: &Name, i
     Ok(ResultSet::empty())
 }
 
-fn drop_function(state: &mut State, session: &Session, full: &str, if_exists: bool) -> SqlResult<ResultSet> {
+fn drop_function(
+    state: &mut State,
+    session: &Session,
+    full: &str,
+    if_exists: bool,
+) -> SqlResult<ResultSet> {
     let d = data_mut(state, session);
     if d.functions.remove(full).is_none() && !if_exists {
         return Err(SqlError::routine_not_found(full));

@@ -22,7 +22,10 @@ pub fn history(state: &State, session: &Session, name: &Name) -> SqlResult<Resul
         return Err(SqlError::new(
             "DELTA_ONLY_OPERATION",
             "0AKDD",
-            format!("DESCRIBE HISTORY is only supported for Delta tables; {} is a view.", quoted(&full)),
+            format!(
+                "DESCRIBE HISTORY is only supported for Delta tables; {} is a view.",
+                quoted(&full)
+            ),
         ));
     }
     let columns = [
@@ -32,7 +35,10 @@ pub fn history(state: &State, session: &Session, name: &Name) -> SqlResult<Resul
         ("userName", "string"),
         ("operation", "string"),
         ("operationParameters", "map<string,string>"),
-        ("job", "struct<jobId:string,jobName:string,runId:string,jobOwnerId:string,triggerType:string>"),
+        (
+            "job",
+            "struct<jobId:string,jobName:string,runId:string,jobOwnerId:string,triggerType:string>",
+        ),
         ("notebook", "struct<notebookId:string>"),
         ("clusterId", "string"),
         ("readVersion", "bigint"),
@@ -60,7 +66,11 @@ pub fn history(state: &State, session: &Session, name: &Name) -> SqlResult<Resul
                 Value::Null,
                 Value::Null,
                 Value::Null,
-                if h.version > 0 { json!(h.version - 1) } else { Value::Null },
+                if h.version > 0 {
+                    json!(h.version - 1)
+                } else {
+                    Value::Null
+                },
                 json!("WriteSerializable"),
                 json!(h.operation == "WRITE"),
                 json!({}).to_string().into(),
@@ -84,7 +94,13 @@ pub fn describe_table(state: &State, session: &Session, name: &Name) -> SqlResul
         rows: t
             .columns
             .iter()
-            .map(|c| vec![json!(c.name), json!(c.type_text), c.comment.as_ref().map(|s| json!(s)).unwrap_or(Value::Null)])
+            .map(|c| {
+                vec![
+                    json!(c.name),
+                    json!(c.type_text),
+                    c.comment.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
+                ]
+            })
             .collect(),
     })
 }
@@ -113,19 +129,37 @@ pub fn show_create_table(state: &State, session: &Session, name: &Name) -> SqlRe
         .collect();
     let info = &t.info;
     let text = if t.is_view() {
-        let mut s = format!("CREATE VIEW {full} (\n{})\n", t.columns.iter().map(|c| format!("  {}", c.name)).collect::<Vec<_>>().join(",\n"));
+        let mut s = format!(
+            "CREATE VIEW {full} (\n{})\n",
+            t.columns
+                .iter()
+                .map(|c| format!("  {}", c.name))
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
         if let Some(c) = info["comment"].as_str() {
             s.push_str(&format!("COMMENT {}\n", sql_string(c)));
         }
-        s.push_str(&format!("AS {}", info["view_definition"].as_str().unwrap_or_default()));
+        s.push_str(&format!(
+            "AS {}",
+            info["view_definition"].as_str().unwrap_or_default()
+        ));
         s
     } else {
         let mut s = format!(
             "CREATE TABLE {full} (\n{})\nUSING {}\n",
             cols.join(",\n"),
-            info["data_source_format"].as_str().unwrap_or("DELTA").to_lowercase()
+            info["data_source_format"]
+                .as_str()
+                .unwrap_or("DELTA")
+                .to_lowercase()
         );
-        let partitions: Vec<&str> = t.columns.iter().filter(|c| c.partition_index.is_some()).map(|c| c.name.as_str()).collect();
+        let partitions: Vec<&str> = t
+            .columns
+            .iter()
+            .filter(|c| c.partition_index.is_some())
+            .map(|c| c.name.as_str())
+            .collect();
         if !partitions.is_empty() {
             s.push_str(&format!("PARTITIONED BY ({})\n", partitions.join(", ")));
         }
@@ -140,7 +174,13 @@ pub fn show_create_table(state: &State, session: &Session, name: &Name) -> SqlRe
         if let Some(props) = info["properties"].as_object().filter(|p| !p.is_empty()) {
             let pairs: Vec<String> = props
                 .iter()
-                .map(|(k, v)| format!("  {} = {}", sql_string(k), sql_string(v.as_str().unwrap_or_default())))
+                .map(|(k, v)| {
+                    format!(
+                        "  {} = {}",
+                        sql_string(k),
+                        sql_string(v.as_str().unwrap_or_default())
+                    )
+                })
                 .collect();
             s.push_str(&format!("TBLPROPERTIES (\n{})\n", pairs.join(",\n")));
         }

@@ -20,9 +20,14 @@ use crate::uc_data::{DataFile, HistoryEntry, TableRecord};
 /// A new data file with Delta's naming; its size is that of its rows' JSON, so sizes
 /// are deterministic for a given content.
 pub fn new_file(rows: Vec<Vec<Value>>) -> DataFile {
-    let size_bytes = serde_json::to_vec(&rows).map(|b| b.len() as i64).unwrap_or(0);
+    let size_bytes = serde_json::to_vec(&rows)
+        .map(|b| b.len() as i64)
+        .unwrap_or(0);
     DataFile {
-        id: format!("part-00000-{}-c000.snappy.parquet", crate::state::new_uuid()),
+        id: format!(
+            "part-00000-{}-c000.snappy.parquet",
+            crate::state::new_uuid()
+        ),
         rows,
         size_bytes,
     }
@@ -94,7 +99,12 @@ pub fn insert(
         for (e, &i) in exprs.iter().zip(&targets) {
             row[i] = coerce(&literal(e)?, &t.columns[i].type_text)?;
         }
-        if let Some(c) = t.columns.iter().zip(&row).find(|(c, v)| !c.nullable && v.is_null()) {
+        if let Some(c) = t
+            .columns
+            .iter()
+            .zip(&row)
+            .find(|(c, v)| !c.nullable && v.is_null())
+        {
             return Err(SqlError::new(
                 "DELTA_NOT_NULL_CONSTRAINT_VIOLATED",
                 "23502",

@@ -115,7 +115,10 @@ impl SqlError {
         Self::new(
             "UNSUPPORTED_FEATURE",
             "0A000",
-            format!("The feature is not supported: {} (databricks-emulator).", what.into()),
+            format!(
+                "The feature is not supported: {} (databricks-emulator).",
+                what.into()
+            ),
         )
     }
 

@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget,
-    UnaryOperator, Value as SqlValue,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget, UnaryOperator,
+    Value as SqlValue,
 };
 
 use super::error::{SqlError, SqlResult};
@@ -74,7 +74,8 @@ pub fn eval(e: &Expr, row: &RowView) -> SqlResult<Value> {
             expr,
             target: InTarget::List(list),
             negated,
-        .. } => {
+            ..
+        } => {
             let v = eval(expr, row)?;
             let mut found = json!(false);
             for item in list {

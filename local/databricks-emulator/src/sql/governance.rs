@@ -14,7 +14,11 @@ use crate::uc_data::tag_key;
 
 /// A securable resolved to its Unity Catalog type and lower-case full name, after
 /// checking that it exists.
-fn resolve(state: &State, session: &Session, target: &Securable) -> SqlResult<(&'static str, String)> {
+fn resolve(
+    state: &State,
+    session: &Session,
+    target: &Securable,
+) -> SqlResult<(&'static str, String)> {
     let d = data(state, session)?;
     match target {
         Securable::Catalog(n) => {
@@ -44,7 +48,12 @@ fn resolve(state: &State, session: &Session, target: &Securable) -> SqlResult<(&
             if t.shared_from.is_some() {
                 return Err(SqlError::read_only_share(&full, "ALTER"));
             }
-            if !t.table.columns.iter().any(|c| c.name.to_lowercase() == *column) {
+            if !t
+                .table
+                .columns
+                .iter()
+                .any(|c| c.name.to_lowercase() == *column)
+            {
                 return Err(SqlError::column_not_found(column, &full));
             }
             Ok(("COLUMN", format!("{full}.{column}")))
@@ -69,19 +78,32 @@ fn resolve(state: &State, session: &Session, target: &Securable) -> SqlResult<(&
     }
 }
 
-pub fn set_tags(state: &mut State, session: &Session, target: &Securable, tags: &[(String, String)]) -> SqlResult<ResultSet> {
+pub fn set_tags(
+    state: &mut State,
+    session: &Session,
+    target: &Securable,
+    tags: &[(String, String)],
+) -> SqlResult<ResultSet> {
     let (kind, full) = resolve(state, session, target)?;
     if matches!(kind, "FUNCTION" | "SHARE") {
         return Err(SqlError::unsupported(format!("tags on a {kind}")));
     }
-    let entry = data_mut(state, session).tags.entry(tag_key(kind, &full)).or_default();
+    let entry = data_mut(state, session)
+        .tags
+        .entry(tag_key(kind, &full))
+        .or_default();
     for (k, v) in tags {
         entry.insert(k.clone(), v.clone());
     }
     Ok(ResultSet::empty())
 }
 
-pub fn unset_tags(state: &mut State, session: &Session, target: &Securable, keys: &[String]) -> SqlResult<ResultSet> {
+pub fn unset_tags(
+    state: &mut State,
+    session: &Session,
+    target: &Securable,
+    keys: &[String],
+) -> SqlResult<ResultSet> {
     let (kind, full) = resolve(state, session, target)?;
     let d = data_mut(state, session);
     let key = tag_key(kind, &full);
@@ -98,13 +120,26 @@ pub fn unset_tags(state: &mut State, session: &Session, target: &Securable, keys
 
 /// A table's or column's comment is Delta metadata, so changing it is a commit
 /// (SET TBLPROPERTIES / CHANGE COLUMN); schema and catalog comments are UC fields.
-pub fn set_comment(state: &mut State, session: &Session, target: &Securable, comment: Option<&str>) -> SqlResult<ResultSet> {
+pub fn set_comment(
+    state: &mut State,
+    session: &Session,
+    target: &Securable,
+    comment: Option<&str>,
+) -> SqlResult<ResultSet> {
     let (kind, full) = resolve(state, session, target)?;
     let value = comment.map(|c| json!(c)).unwrap_or(serde_json::Value::Null);
     let d = data_mut(state, session);
     match (kind, target) {
-        ("CATALOG", _) => d.catalogs.get_mut(&full).into_iter().for_each(|c| c["comment"] = value.clone()),
-        ("SCHEMA", _) => d.schemas.get_mut(&full).into_iter().for_each(|s| s["comment"] = value.clone()),
+        ("CATALOG", _) => d
+            .catalogs
+            .get_mut(&full)
+            .into_iter()
+            .for_each(|c| c["comment"] = value.clone()),
+        ("SCHEMA", _) => d
+            .schemas
+            .get_mut(&full)
+            .into_iter()
+            .for_each(|s| s["comment"] = value.clone()),
         ("TABLE", _) => {
             if let Some(t) = d.tables.get_mut(&full) {
                 t.info["comment"] = value.clone();
@@ -117,11 +152,23 @@ pub fn set_comment(state: &mut State, session: &Session, target: &Securable, com
         ("COLUMN", Securable::Column { table, column }) => {
             let table_full = qualify(table, session);
             if let Some(t) = d.tables.get_mut(&table_full) {
-                if let Some(c) = t.columns.iter_mut().find(|c| c.name.to_lowercase() == *column) {
+                if let Some(c) = t
+                    .columns
+                    .iter_mut()
+                    .find(|c| c.name.to_lowercase() == *column)
+                {
                     c.comment = comment.map(str::to_string);
                 }
                 if !t.is_view() {
-                    commit(t, session, "CHANGE COLUMN", &[("column", json!({"name": column, "comment": comment}).to_string())]);
+                    commit(
+                        t,
+                        session,
+                        "CHANGE COLUMN",
+                        &[(
+                            "column",
+                            json!({"name": column, "comment": comment}).to_string(),
+                        )],
+                    );
                 }
             }
         }
@@ -142,19 +189,38 @@ pub fn grant(
     if kind == "COLUMN" {
         return Err(SqlError::unsupported("privileges on columns"));
     }
-    if let Some(p) = privileges.iter().find(|p| crate::uc::privilege_problem(p).is_some()) {
-        return Err(SqlError::new("INVALID_PRIVILEGE", "42852", format!("Privilege {p} is not valid for {}.", quoted(&full))));
+    if let Some(p) = privileges
+        .iter()
+        .find(|p| crate::uc::privilege_problem(p).is_some())
+    {
+        return Err(SqlError::new(
+            "INVALID_PRIVILEGE",
+            "42852",
+            format!("Privilege {p} is not valid for {}.", quoted(&full)),
+        ));
     }
     let d = data_mut(state, session);
     if kind == "SHARE" {
         if !d.recipients.contains_key(&principal.to_lowercase()) {
-            return Err(SqlError::new("RECIPIENT_NOT_FOUND", "42704", format!("Recipient '{principal}' does not exist.")));
+            return Err(SqlError::new(
+                "RECIPIENT_NOT_FOUND",
+                "42704",
+                format!("Recipient '{principal}' does not exist."),
+            ));
         }
         if privileges.iter().any(|p| p != "SELECT") {
-            return Err(SqlError::new("INVALID_PRIVILEGE", "42852", "Only SELECT can be granted on a share."));
+            return Err(SqlError::new(
+                "INVALID_PRIVILEGE",
+                "42852",
+                "Only SELECT can be granted on a share.",
+            ));
         }
     }
-    let who = if kind == "SHARE" { principal.to_lowercase() } else { principal.to_string() };
+    let who = if kind == "SHARE" {
+        principal.to_lowercase()
+    } else {
+        principal.to_string()
+    };
     let grants = d.grants.entry(format!("{kind}/{full}")).or_default();
     let set = grants.entry(who.clone()).or_default();
     for p in privileges {

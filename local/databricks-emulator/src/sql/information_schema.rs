@@ -18,7 +18,9 @@ pub fn relation(state: &State, session: &Session, name: &Name) -> SqlResult<Opti
     let (catalog, view) = match name.0.as_slice() {
         [c, s, v] if s == "information_schema" => (c.clone(), v.clone()),
         [s, v] if s == "information_schema" => (session.catalog.to_lowercase(), v.clone()),
-        [v] if session.schema.eq_ignore_ascii_case("information_schema") => (session.catalog.to_lowercase(), v.clone()),
+        [v] if session.schema.eq_ignore_ascii_case("information_schema") => {
+            (session.catalog.to_lowercase(), v.clone())
+        }
         _ => return Ok(None),
     };
     let d = data(state, session)?;
@@ -37,9 +39,15 @@ pub fn relation(state: &State, session: &Session, name: &Name) -> SqlResult<Opti
         "tables" => tables_view(&tables),
         "views" => views_view(&tables),
         "columns" => columns_view(&tables),
-        "catalog_privileges" | "schema_privileges" | "table_privileges" => privileges(d, &view, &in_scope),
+        "catalog_privileges" | "schema_privileges" | "table_privileges" => {
+            privileges(d, &view, &in_scope)
+        }
         "catalog_tags" | "schema_tags" | "table_tags" | "column_tags" => tags(d, &view, &in_scope),
-        other => return Err(SqlError::table_not_found(&format!("{catalog}.information_schema.{other}"))),
+        other => {
+            return Err(SqlError::table_not_found(&format!(
+                "{catalog}.information_schema.{other}"
+            )))
+        }
     };
     Ok(Some(rs))
 }
@@ -51,7 +59,11 @@ struct Visible<'a> {
     record: &'a TableRecord,
 }
 
-fn visible_tables<'a>(state: &'a State, session: &Session, d: &'a MetastoreData) -> Vec<Visible<'a>> {
+fn visible_tables<'a>(
+    state: &'a State,
+    session: &Session,
+    d: &'a MetastoreData,
+) -> Vec<Visible<'a>> {
     let mut out: Vec<Visible> = d
         .tables
         .iter()
@@ -67,7 +79,9 @@ fn visible_tables<'a>(state: &'a State, session: &Session, d: &'a MetastoreData)
         .collect();
     for (name, catalog) in &d.catalogs {
         if share_of_catalog(catalog).is_some() {
-            for (schema, table, record) in share_catalog_tables(state, &session.metastore_id, catalog) {
+            for (schema, table, record) in
+                share_catalog_tables(state, &session.metastore_id, catalog)
+            {
                 out.push(Visible {
                     catalog: name.clone(),
                     schema,
@@ -95,7 +109,9 @@ fn rs(columns: &[&str], rows: Vec<Vec<Value>>) -> ResultSet {
 }
 
 fn ts(v: &Value) -> Value {
-    v.as_i64().map(|ms| json!(timestamp_text(ms))).unwrap_or(Value::Null)
+    v.as_i64()
+        .map(|ms| json!(timestamp_text(ms)))
+        .unwrap_or(Value::Null)
 }
 
 fn catalogs(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
@@ -103,9 +119,30 @@ fn catalogs(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
         .catalogs
         .iter()
         .filter(|(n, _)| in_scope(n))
-        .map(|(n, c)| vec![json!(n), c["owner"].clone(), c["comment"].clone(), ts(&c["created_at"]), c["created_by"].clone(), ts(&c["updated_at"]), c["updated_by"].clone()])
+        .map(|(n, c)| {
+            vec![
+                json!(n),
+                c["owner"].clone(),
+                c["comment"].clone(),
+                ts(&c["created_at"]),
+                c["created_by"].clone(),
+                ts(&c["updated_at"]),
+                c["updated_by"].clone(),
+            ]
+        })
         .collect();
-    rs(&["catalog_name", "catalog_owner", "comment", "created", "created_by", "last_altered", "last_altered_by"], rows)
+    rs(
+        &[
+            "catalog_name",
+            "catalog_owner",
+            "comment",
+            "created",
+            "created_by",
+            "last_altered",
+            "last_altered_by",
+        ],
+        rows,
+    )
 }
 
 fn schemata(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
@@ -114,10 +151,33 @@ fn schemata(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
         .iter()
         .filter_map(|(full, s)| {
             let (c, n) = full.split_once('.')?;
-            in_scope(c).then(|| vec![json!(c), json!(n), s["owner"].clone(), s["comment"].clone(), ts(&s["created_at"]), s["created_by"].clone(), ts(&s["updated_at"]), s["updated_by"].clone()])
+            in_scope(c).then(|| {
+                vec![
+                    json!(c),
+                    json!(n),
+                    s["owner"].clone(),
+                    s["comment"].clone(),
+                    ts(&s["created_at"]),
+                    s["created_by"].clone(),
+                    ts(&s["updated_at"]),
+                    s["updated_by"].clone(),
+                ]
+            })
         })
         .collect();
-    rs(&["catalog_name", "schema_name", "schema_owner", "comment", "created", "created_by", "last_altered", "last_altered_by"], rows)
+    rs(
+        &[
+            "catalog_name",
+            "schema_name",
+            "schema_owner",
+            "comment",
+            "created",
+            "created_by",
+            "last_altered",
+            "last_altered_by",
+        ],
+        rows,
+    )
 }
 
 fn tables_view(tables: &[&Visible]) -> ResultSet {
@@ -126,10 +186,43 @@ fn tables_view(tables: &[&Visible]) -> ResultSet {
         .map(|t| {
             let i = &t.record.info;
             let insertable = if t.record.is_view() { "NO" } else { "YES" };
-            vec![json!(t.catalog), json!(t.schema), json!(t.name), i["table_type"].clone(), json!(insertable), json!("PRESERVE"), i["owner"].clone(), i["comment"].clone(), ts(&i["created_at"]), i["created_by"].clone(), ts(&i["updated_at"]), i["updated_by"].clone(), i["data_source_format"].clone(), Value::Null]
+            vec![
+                json!(t.catalog),
+                json!(t.schema),
+                json!(t.name),
+                i["table_type"].clone(),
+                json!(insertable),
+                json!("PRESERVE"),
+                i["owner"].clone(),
+                i["comment"].clone(),
+                ts(&i["created_at"]),
+                i["created_by"].clone(),
+                ts(&i["updated_at"]),
+                i["updated_by"].clone(),
+                i["data_source_format"].clone(),
+                Value::Null,
+            ]
         })
         .collect();
-    rs(&["table_catalog", "table_schema", "table_name", "table_type", "is_insertable_into", "commit_action", "table_owner", "comment", "created", "created_by", "last_altered", "last_altered_by", "data_source_format", "storage_sub_directory"], rows)
+    rs(
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "table_type",
+            "is_insertable_into",
+            "commit_action",
+            "table_owner",
+            "comment",
+            "created",
+            "created_by",
+            "last_altered",
+            "last_altered_by",
+            "data_source_format",
+            "storage_sub_directory",
+        ],
+        rows,
+    )
 }
 
 fn views_view(tables: &[&Visible]) -> ResultSet {
@@ -137,11 +230,38 @@ fn views_view(tables: &[&Visible]) -> ResultSet {
         .iter()
         .filter(|t| t.record.is_view())
         .map(|t| {
-            let materialized = if t.record.table_type() == "MATERIALIZED_VIEW" { "TRUE" } else { "FALSE" };
-            vec![json!(t.catalog), json!(t.schema), json!(t.name), t.record.info["view_definition"].clone(), json!("NONE"), json!("NO"), json!("NO"), Value::Null, json!(materialized)]
+            let materialized = if t.record.table_type() == "MATERIALIZED_VIEW" {
+                "TRUE"
+            } else {
+                "FALSE"
+            };
+            vec![
+                json!(t.catalog),
+                json!(t.schema),
+                json!(t.name),
+                t.record.info["view_definition"].clone(),
+                json!("NONE"),
+                json!("NO"),
+                json!("NO"),
+                Value::Null,
+                json!(materialized),
+            ]
         })
         .collect();
-    rs(&["table_catalog", "table_schema", "table_name", "view_definition", "check_option", "is_updatable", "is_insertable_into", "sql_path", "is_materialized"], rows)
+    rs(
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "view_definition",
+            "check_option",
+            "is_updatable",
+            "is_insertable_into",
+            "sql_path",
+            "is_materialized",
+        ],
+        rows,
+    )
 }
 
 fn columns_view(tables: &[&Visible]) -> ResultSet {
@@ -149,10 +269,37 @@ fn columns_view(tables: &[&Visible]) -> ResultSet {
     for t in tables {
         for (i, c) in t.record.columns.iter().enumerate() {
             let nullable = if c.nullable { "YES" } else { "NO" };
-            rows.push(vec![json!(t.catalog), json!(t.schema), json!(t.name), json!(c.name), json!(i + 1), Value::Null, json!(nullable), json!(c.type_text), json!(c.type_name), c.partition_index.map(|p| json!(p)).unwrap_or(Value::Null), c.comment.as_ref().map(|s| json!(s)).unwrap_or(Value::Null)]);
+            rows.push(vec![
+                json!(t.catalog),
+                json!(t.schema),
+                json!(t.name),
+                json!(c.name),
+                json!(i + 1),
+                Value::Null,
+                json!(nullable),
+                json!(c.type_text),
+                json!(c.type_name),
+                c.partition_index.map(|p| json!(p)).unwrap_or(Value::Null),
+                c.comment.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
+            ]);
         }
     }
-    rs(&["table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "column_default", "is_nullable", "full_data_type", "data_type", "partition_index", "comment"], rows)
+    rs(
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "ordinal_position",
+            "column_default",
+            "is_nullable",
+            "full_data_type",
+            "data_type",
+            "partition_index",
+            "comment",
+        ],
+        rows,
+    )
 }
 
 /// One row per (securable, grantee, privilege). The grantor is the metastore's
@@ -165,7 +312,9 @@ fn privileges(d: &MetastoreData, view: &str, in_scope: &dyn Fn(&str) -> bool) ->
     };
     let mut rows = Vec::new();
     for (key, grants) in &d.grants {
-        let Some(full) = key.strip_prefix(&format!("{kind}/")) else { continue };
+        let Some(full) = key.strip_prefix(&format!("{kind}/")) else {
+            continue;
+        };
         let parts: Vec<&str> = full.split('.').collect();
         if parts.len() != names.len() || !in_scope(parts[0]) {
             continue;
@@ -190,11 +339,16 @@ fn tags(d: &MetastoreData, view: &str, in_scope: &dyn Fn(&str) -> bool) -> Resul
         "catalog_tags" => ("CATALOG", &["catalog_name"]),
         "schema_tags" => ("SCHEMA", &["catalog_name", "schema_name"]),
         "table_tags" => ("TABLE", &["catalog_name", "schema_name", "table_name"]),
-        _ => ("COLUMN", &["catalog_name", "schema_name", "table_name", "column_name"]),
+        _ => (
+            "COLUMN",
+            &["catalog_name", "schema_name", "table_name", "column_name"],
+        ),
     };
     let mut rows = Vec::new();
     for (key, tags) in &d.tags {
-        let Some(full) = key.strip_prefix(&format!("{kind}/")) else { continue };
+        let Some(full) = key.strip_prefix(&format!("{kind}/")) else {
+            continue;
+        };
         let parts: Vec<&str> = full.splitn(names.len(), '.').collect();
         if parts.len() != names.len() || !in_scope(parts[0]) {
             continue;

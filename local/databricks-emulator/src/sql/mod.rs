@@ -105,9 +105,7 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
             columns,
             rows,
         } => dml::insert(state, session, table, columns, rows),
-        Stmt::Delete { table, predicate } => {
-            dml::delete(state, session, table, predicate.as_ref())
-        }
+        Stmt::Delete { table, predicate } => dml::delete(state, session, table, predicate.as_ref()),
         Stmt::Query(q) => query::run_query(state, session, q, 0),
         Stmt::DescribeHistory(n) => describe::history(state, session, n),
         Stmt::DescribeTable(n) => describe::describe_table(state, session, n),

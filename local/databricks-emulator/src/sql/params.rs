@@ -71,11 +71,7 @@ fn literal_token(p: &Param) -> SqlResult<Vec<Token>> {
             vec![Token::SingleQuotedString(value.clone())]
         }
 
-        other => {
-            return Err(SqlError::unsupported(format!(
-                "parameters of type {other}"
-            )))
-        }
+        other => return Err(SqlError::unsupported(format!("parameters of type {other}"))),
     })
 }
 

@@ -73,7 +73,11 @@ pub(super) fn offset_of(sql: &str, at: Location) -> usize {
 /// The text from the next token to the end of the statement, without the `;`.
 fn rest_of_statement(p: &Parser, sql: &str) -> String {
     let start = offset_of(sql, p.peek_token().span.start);
-    sql[start..].trim().trim_end_matches(';').trim_end().to_string()
+    sql[start..]
+        .trim()
+        .trim_end_matches(';')
+        .trim_end()
+        .to_string()
 }
 
 pub(super) fn name_of(object: &ObjectName) -> SqlResult<Name> {
@@ -244,7 +248,10 @@ fn parse_column_spec(p: &mut Parser) -> SqlResult<ColumnSpec> {
 
 /// `'key' = 'value'` pairs in parentheses; keys may be written unquoted and dotted
 /// (`delta.appendOnly = 'true'`).
-pub(super) fn parse_key_values(p: &mut Parser, values_required: bool) -> SqlResult<Vec<(String, String)>> {
+pub(super) fn parse_key_values(
+    p: &mut Parser,
+    values_required: bool,
+) -> SqlResult<Vec<(String, String)>> {
     p.expect_token(&Token::LParen).map_err(perr)?;
     let mut out = Vec::new();
     loop {
@@ -365,8 +372,8 @@ fn parse_describe(p: &mut Parser) -> SqlResult<Stmt> {
             "DESCRIBE FUNCTION/SCHEMA (the emulator executes DESCRIBE [TABLE] and DESCRIBE HISTORY)",
         ));
     }
-    p.parse_keyword(Keyword::TABLE);
-    p.parse_keyword(Keyword::EXTENDED);
+    let _ = p.parse_keyword(Keyword::TABLE);
+    let _ = p.parse_keyword(Keyword::EXTENDED);
     Ok(Stmt::DescribeTable(parse_name(p)?))
 }
 
@@ -438,7 +445,10 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
 
 /// The first words of a statement, for "not supported" messages.
 fn statement_head(text: &str) -> String {
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -55,7 +55,11 @@ pub fn parse_create_function(
     } else {
         p.parse_expr().map_err(perr)?;
     }
-    f.body = sql[start..].trim().trim_end_matches(';').trim_end().to_string();
+    f.body = sql[start..]
+        .trim()
+        .trim_end_matches(';')
+        .trim_end()
+        .to_string();
     Ok(f)
 }
 

@@ -34,7 +34,7 @@ pub fn parse_alter(p: &mut Parser) -> SqlResult<Stmt> {
     };
     if let Securable::Table { name, .. } = &target {
         if p.parse_keyword(Keyword::ALTER) {
-            p.parse_keyword(Keyword::COLUMN);
+            let _ = p.parse_keyword(Keyword::COLUMN);
             let column = p.parse_identifier().map_err(perr)?.value.to_lowercase();
             let col = Securable::Column {
                 table: name.clone(),
@@ -117,7 +117,9 @@ fn parse_name_any(p: &mut Parser) -> SqlResult<Vec<String>> {
         .filter_map(|x| x.as_ident().map(|i| i.value.to_lowercase()))
         .collect();
     if parts.len() != object.0.len() || parts.len() > 4 {
-        return Err(SqlError::parse(format!("Syntax error: invalid name {object}.")));
+        return Err(SqlError::parse(format!(
+            "Syntax error: invalid name {object}."
+        )));
     }
     Ok(parts)
 }
@@ -167,7 +169,9 @@ pub fn parse_grant(p: &mut Parser) -> SqlResult<Stmt> {
         match t.token {
             Token::Word(w) if w.keyword == Keyword::ON => break,
             Token::Word(w) => words.push(w.value.to_uppercase()),
-            Token::Comma if !words.is_empty() => privileges.push(std::mem::take(&mut words).join("_")),
+            Token::Comma if !words.is_empty() => {
+                privileges.push(std::mem::take(&mut words).join("_"))
+            }
             other => {
                 return Err(SqlError::parse(format!(
                     "Syntax error at or near '{other}': expected a privilege."
@@ -176,7 +180,9 @@ pub fn parse_grant(p: &mut Parser) -> SqlResult<Stmt> {
         }
     }
     if words.is_empty() {
-        return Err(SqlError::parse("Syntax error: expected a privilege before ON."));
+        return Err(SqlError::parse(
+            "Syntax error: expected a privilege before ON.",
+        ));
     }
     privileges.push(words.join("_"));
     let target = parse_securable(p)?;

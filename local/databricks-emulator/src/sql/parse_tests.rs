@@ -11,7 +11,9 @@ fn create_table_with_every_clause() {
     };
     assert_eq!(c.name, Name(vec!["main".into(), "s".into(), "t".into()]));
     assert!(c.mode.or_replace && c.mode.if_not_exists);
-    let TableSource::Columns(cols) = &c.source else { panic!() };
+    let TableSource::Columns(cols) = &c.source else {
+        panic!()
+    };
     assert_eq!(cols[0].type_text, "bigint");
     assert!(!cols[0].nullable);
     assert_eq!(cols[0].comment.as_deref(), Some("key"));
@@ -23,20 +25,42 @@ fn create_table_with_every_clause() {
     assert_eq!(c.options.partitioned_by, ["id"]);
     assert_eq!(
         c.options.properties,
-        [("a".to_string(), "1".to_string()), ("delta.appendOnly".to_string(), "true".to_string())]
+        [
+            ("a".to_string(), "1".to_string()),
+            ("delta.appendOnly".to_string(), "true".to_string())
+        ]
     );
 }
 
 #[test]
 fn clones_ctas_and_views() {
-    let Stmt::CreateTable(c) = ok("CREATE TABLE IF NOT EXISTS c.s.t DEEP CLONE shared.s.src LOCATION 's3://x'") else { panic!() };
-    assert_eq!(c.source, TableSource::Clone { source: Name(vec!["shared".into(), "s".into(), "src".into()]), deep: true });
+    let Stmt::CreateTable(c) =
+        ok("CREATE TABLE IF NOT EXISTS c.s.t DEEP CLONE shared.s.src LOCATION 's3://x'")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        c.source,
+        TableSource::Clone {
+            source: Name(vec!["shared".into(), "s".into(), "src".into()]),
+            deep: true
+        }
+    );
     assert_eq!(c.options.location.as_deref(), Some("s3://x"));
-    let Stmt::CreateTable(c) = ok("create or replace table t shallow clone s") else { panic!() };
+    let Stmt::CreateTable(c) = ok("create or replace table t shallow clone s") else {
+        panic!()
+    };
     assert!(matches!(c.source, TableSource::Clone { deep: false, .. }));
     assert_eq!(ok("CREATE TABLE t CLONE s").kind(), "DEEP CLONE");
-    assert_eq!(ok("CREATE TABLE t AS SELECT * FROM s").kind(), "CREATE TABLE AS SELECT");
-    let Stmt::CreateView(v) = ok("CREATE OR REPLACE VIEW v COMMENT 'x' AS SELECT id\n  FROM t WHERE id > 1;") else { panic!() };
+    assert_eq!(
+        ok("CREATE TABLE t AS SELECT * FROM s").kind(),
+        "CREATE TABLE AS SELECT"
+    );
+    let Stmt::CreateView(v) =
+        ok("CREATE OR REPLACE VIEW v COMMENT 'x' AS SELECT id\n  FROM t WHERE id > 1;")
+    else {
+        panic!()
+    };
     assert_eq!(v.definition, "SELECT id\n  FROM t WHERE id > 1");
     assert_eq!(v.comment.as_deref(), Some("x"));
 }
@@ -50,7 +74,11 @@ fn sql_functions_keep_their_body_as_written() {
     assert!(!f.deterministic);
     assert_eq!(f.body, "concat(y,  x)");
     assert_eq!(f.data_access, "CONTAINS_SQL");
-    let Stmt::CreateFunction(g) = ok("CREATE FUNCTION g() RETURNS BIGINT RETURN SELECT count(*) FROM t") else { panic!() };
+    let Stmt::CreateFunction(g) =
+        ok("CREATE FUNCTION g() RETURNS BIGINT RETURN SELECT count(*) FROM t")
+    else {
+        panic!()
+    };
     assert_eq!(g.data_access, "READS_SQL_DATA");
 }
 
@@ -59,17 +87,43 @@ fn governance_statements() {
     assert_eq!(
         ok("ALTER TABLE t SET TAGS ('pii' = 'yes', 'x')"),
         Stmt::SetTags {
-            target: Securable::Table { name: Name(vec!["t".into()]), is_view: false },
+            target: Securable::Table {
+                name: Name(vec!["t".into()]),
+                is_view: false
+            },
             tags: vec![("pii".into(), "yes".into()), ("x".into(), String::new())]
         }
     );
-    assert!(matches!(ok("ALTER VIEW v UNSET TAGS ('a', 'b')"), Stmt::UnsetTags { keys, .. } if keys == ["a", "b"]));
-    assert!(matches!(ok("ALTER TABLE t ALTER COLUMN id SET TAGS ('k' = 'v')"), Stmt::SetTags { target: Securable::Column { column, .. }, .. } if column == "id"));
-    assert!(matches!(ok("ALTER TABLE t ALTER COLUMN id COMMENT 'hi'"), Stmt::SetComment { comment: Some(c), .. } if c == "hi"));
-    assert!(matches!(ok("ALTER SCHEMA main.s SET TAGS ('a' = 'b')"), Stmt::SetTags { target: Securable::Schema(_), .. }));
-    assert!(matches!(ok("ALTER CATALOG main SET TAGS ('a' = 'b')"), Stmt::SetTags { target: Securable::Catalog(_), .. }));
-    assert!(matches!(ok("COMMENT ON TABLE t IS NULL"), Stmt::SetComment { comment: None, .. }));
-    assert!(matches!(ok("COMMENT ON COLUMN main.s.t.id IS 'c'"), Stmt::SetComment { target: Securable::Column { table, column }, .. } if table.0.len() == 3 && column == "id"));
+    assert!(
+        matches!(ok("ALTER VIEW v UNSET TAGS ('a', 'b')"), Stmt::UnsetTags { keys, .. } if keys == ["a", "b"])
+    );
+    assert!(
+        matches!(ok("ALTER TABLE t ALTER COLUMN id SET TAGS ('k' = 'v')"), Stmt::SetTags { target: Securable::Column { column, .. }, .. } if column == "id")
+    );
+    assert!(
+        matches!(ok("ALTER TABLE t ALTER COLUMN id COMMENT 'hi'"), Stmt::SetComment { comment: Some(c), .. } if c == "hi")
+    );
+    assert!(matches!(
+        ok("ALTER SCHEMA main.s SET TAGS ('a' = 'b')"),
+        Stmt::SetTags {
+            target: Securable::Schema(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok("ALTER CATALOG main SET TAGS ('a' = 'b')"),
+        Stmt::SetTags {
+            target: Securable::Catalog(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok("COMMENT ON TABLE t IS NULL"),
+        Stmt::SetComment { comment: None, .. }
+    ));
+    assert!(
+        matches!(ok("COMMENT ON COLUMN main.s.t.id IS 'c'"), Stmt::SetComment { target: Securable::Column { table, column }, .. } if table.0.len() == 3 && column == "id")
+    );
     assert_eq!(
         ok("GRANT USE CATALOG, ALL PRIVILEGES ON CATALOG main TO `data-eng@x.com`"),
         Stmt::Grant {
@@ -78,28 +132,78 @@ fn governance_statements() {
             principal: "data-eng@x.com".into()
         }
     );
-    assert!(matches!(ok("GRANT SELECT ON SHARE sh TO RECIPIENT r"), Stmt::Grant { target: Securable::Share(s), principal, .. } if s == "sh" && principal == "r"));
-    assert!(matches!(ok("REVOKE SELECT ON VIEW v FROM data-eng"), Stmt::Revoke { principal, target: Securable::Table { is_view: true, .. }, .. } if principal == "data-eng"));
+    assert!(
+        matches!(ok("GRANT SELECT ON SHARE sh TO RECIPIENT r"), Stmt::Grant { target: Securable::Share(s), principal, .. } if s == "sh" && principal == "r")
+    );
+    assert!(
+        matches!(ok("REVOKE SELECT ON VIEW v FROM data-eng"), Stmt::Revoke { principal, target: Securable::Table { is_view: true, .. }, .. } if principal == "data-eng")
+    );
 }
 
 #[test]
 fn dml_describe_show_and_drop() {
-    assert!(matches!(ok("INSERT INTO t (a, b) VALUES (1, 'x'), (2, NULL)"), Stmt::Insert { columns, rows, .. } if columns == ["a", "b"] && rows.len() == 2));
-    assert!(matches!(ok("DELETE FROM t WHERE id = 1"), Stmt::Delete { predicate: Some(_), .. }));
-    assert!(matches!(ok("DESCRIBE HISTORY main.s.t"), Stmt::DescribeHistory(_)));
-    assert!(matches!(ok("DESC TABLE EXTENDED t"), Stmt::DescribeTable(_)));
-    assert!(matches!(ok("SHOW CREATE TABLE t"), Stmt::ShowCreateTable(_)));
-    assert!(matches!(ok("DROP VIEW IF EXISTS v"), Stmt::Drop { kind: DropKind::View, if_exists: true, .. }));
-    assert!(matches!(ok("DROP FUNCTION f"), Stmt::Drop { kind: DropKind::Function, if_exists: false, .. }));
+    assert!(
+        matches!(ok("INSERT INTO t (a, b) VALUES (1, 'x'), (2, NULL)"), Stmt::Insert { columns, rows, .. } if columns == ["a", "b"] && rows.len() == 2)
+    );
+    assert!(matches!(
+        ok("DELETE FROM t WHERE id = 1"),
+        Stmt::Delete {
+            predicate: Some(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok("DESCRIBE HISTORY main.s.t"),
+        Stmt::DescribeHistory(_)
+    ));
+    assert!(matches!(
+        ok("DESC TABLE EXTENDED t"),
+        Stmt::DescribeTable(_)
+    ));
+    assert!(matches!(
+        ok("SHOW CREATE TABLE t"),
+        Stmt::ShowCreateTable(_)
+    ));
+    assert!(matches!(
+        ok("DROP VIEW IF EXISTS v"),
+        Stmt::Drop {
+            kind: DropKind::View,
+            if_exists: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok("DROP FUNCTION f"),
+        Stmt::Drop {
+            kind: DropKind::Function,
+            if_exists: false,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn bad_and_unsupported_sql_is_refused_with_its_error_class() {
-    for bad in ["SELEC 1", "CREATE TABLE t (", "SELECT 1; SELECT 2", "", "CREATE TABLE t"] {
+    for bad in [
+        "SELEC 1",
+        "CREATE TABLE t (",
+        "SELECT 1; SELECT 2",
+        "",
+        "CREATE TABLE t",
+    ] {
         let e = parse(bad).unwrap_err();
-        assert_eq!((e.error_class.as_str(), e.sql_state.as_str()), ("PARSE_SYNTAX_ERROR", "42601"), "{bad}");
+        assert_eq!(
+            (e.error_class.as_str(), e.sql_state.as_str()),
+            ("PARSE_SYNTAX_ERROR", "42601"),
+            "{bad}"
+        );
     }
-    for unsupported in ["UPDATE t SET a = 1", "SHOW TABLES", "CREATE SCHEMA x", "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE"] {
+    for unsupported in [
+        "UPDATE t SET a = 1",
+        "SHOW TABLES",
+        "CREATE SCHEMA x",
+        "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",
+    ] {
         let e = parse(unsupported).unwrap_err();
         assert_eq!(e.sql_state, "0A000", "{unsupported}: {}", e.message());
     }
@@ -107,10 +211,25 @@ fn bad_and_unsupported_sql_is_refused_with_its_error_class() {
 
 #[test]
 fn only_reads_are_not_mutating() {
-    for read in ["SELECT 1", "SELECT * FROM t", "DESCRIBE HISTORY t", "DESCRIBE t", "SHOW CREATE TABLE t"] {
+    for read in [
+        "SELECT 1",
+        "SELECT * FROM t",
+        "DESCRIBE HISTORY t",
+        "DESCRIBE t",
+        "SHOW CREATE TABLE t",
+    ] {
         assert!(!is_mutating(&ok(read)), "{read}");
     }
-    for write in ["INSERT INTO t VALUES (1)", "DELETE FROM t", "CREATE TABLE t (a INT)", "DROP TABLE t", "CREATE TABLE t DEEP CLONE s", "GRANT SELECT ON TABLE t TO x", "ALTER TABLE t SET TAGS ('a')", "COMMENT ON TABLE t IS 'x'"] {
+    for write in [
+        "INSERT INTO t VALUES (1)",
+        "DELETE FROM t",
+        "CREATE TABLE t (a INT)",
+        "DROP TABLE t",
+        "CREATE TABLE t DEEP CLONE s",
+        "GRANT SELECT ON TABLE t TO x",
+        "ALTER TABLE t SET TAGS ('a')",
+        "COMMENT ON TABLE t IS 'x'",
+    ] {
         assert!(is_mutating(&ok(write)), "{write}");
     }
 }

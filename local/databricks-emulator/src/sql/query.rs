@@ -25,7 +25,12 @@ use crate::state::State;
 /// creation, so it can only come from a replaced view).
 const MAX_VIEW_DEPTH: usize = 16;
 
-pub fn run_query(state: &State, session: &Session, q: &Query, depth: usize) -> SqlResult<ResultSet> {
+pub fn run_query(
+    state: &State,
+    session: &Session,
+    q: &Query,
+    depth: usize,
+) -> SqlResult<ResultSet> {
     if q.with.is_some() {
         return Err(SqlError::unsupported("WITH (common table expressions)"));
     }
@@ -50,7 +55,10 @@ pub fn run_query(state: &State, session: &Session, q: &Query, depth: usize) -> S
         [one] if one.joins.is_empty() => match &one.relation {
             TableFactor::Table { name, .. } => {
                 let name = name_of(name)?;
-                (load_relation(state, session, &name, depth)?, name.to_string())
+                (
+                    load_relation(state, session, &name, depth)?,
+                    name.to_string(),
+                )
             }
             other => return Err(SqlError::unsupported(format!("FROM {other}"))),
         },
@@ -106,7 +114,11 @@ pub fn run_query(state: &State, session: &Session, q: &Query, depth: usize) -> S
 /// Fails on a reference to a column the relation does not have, also when it has
 /// no rows (Databricks resolves names before it reads anything): every expression is
 /// evaluated once on a row of NULLs.
-fn check_references(select: &sqlparser::ast::Select, names: &[String], relation: &str) -> SqlResult<()> {
+fn check_references(
+    select: &sqlparser::ast::Select,
+    names: &[String],
+    relation: &str,
+) -> SqlResult<()> {
     let nulls = vec![Value::Null; names.len()];
     let row = RowView {
         columns: names,
@@ -142,7 +154,12 @@ struct Input<'a> {
 }
 
 /// A table's rows, a view's result, or an information_schema view.
-pub fn load_relation(state: &State, session: &Session, name: &Name, depth: usize) -> SqlResult<ResultSet> {
+pub fn load_relation(
+    state: &State,
+    session: &Session,
+    name: &Name,
+    depth: usize,
+) -> SqlResult<ResultSet> {
     if let Some(rel) = super::information_schema::relation(state, session, name)? {
         return Ok(rel);
     }
@@ -162,13 +179,21 @@ pub fn load_relation(state: &State, session: &Session, name: &Name, depth: usize
             return Err(SqlError::new(
                 "INVALID_VIEW_TEXT",
                 "XX000",
-                format!("The view {full} cannot be displayed due to invalid view text: {definition}."),
+                format!(
+                    "The view {full} cannot be displayed due to invalid view text: {definition}."
+                ),
             ));
         };
         // Names in a view resolve in the view's own catalog and schema.
         let mut inner = session.clone();
-        inner.catalog = t.info["catalog_name"].as_str().unwrap_or_default().to_string();
-        inner.schema = t.info["schema_name"].as_str().unwrap_or_default().to_string();
+        inner.catalog = t.info["catalog_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        inner.schema = t.info["schema_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         return run_query(state, &inner, &q, depth + 1);
     }
     Ok(ResultSet {
@@ -205,7 +230,9 @@ fn is_aggregate_item(item: &SelectItem) -> bool {
 fn default_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
         Expr::Function(f) if aggregate_name(e).as_deref() == Some("count") => {
             match call_args(f).ok().as_deref() {
                 Some([FunctionArgExpr::Wildcard]) => "count(1)".to_string(),
@@ -296,14 +323,24 @@ fn aggregate_one(
         "count" => (json!(vals.len() as i64), "bigint".to_string()),
         "sum" if vals.is_empty() => (Value::Null, "bigint".to_string()),
         "sum" if vals.iter().all(|v| v.is_i64()) => (
-            json!(vals.iter().filter_map(Value::as_i64).fold(0i64, i64::wrapping_add)),
+            json!(vals
+                .iter()
+                .filter_map(Value::as_i64)
+                .fold(0i64, i64::wrapping_add)),
             "bigint".to_string(),
         ),
         "sum" => (json!(nums().sum::<f64>()), "double".to_string()),
         "avg" if vals.is_empty() => (Value::Null, "double".to_string()),
-        "avg" => (json!(nums().sum::<f64>() / vals.len() as f64), "double".to_string()),
+        "avg" => (
+            json!(nums().sum::<f64>() / vals.len() as f64),
+            "double".to_string(),
+        ),
         _ => {
-            let pick = if agg == "min" { Ordering::Less } else { Ordering::Greater };
+            let pick = if agg == "min" {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
             let best = vals.iter().fold(None::<&Value>, |best, v| match best {
                 Some(b) if compare(v, b) != Some(pick) => Some(b),
                 _ => Some(v),
@@ -313,7 +350,12 @@ fn aggregate_one(
     })
 }
 
-fn project(input: &Input, items: &[SelectItem], rows: &[Vec<Value>], q: &Query) -> SqlResult<ResultSet> {
+fn project(
+    input: &Input,
+    items: &[SelectItem],
+    rows: &[Vec<Value>],
+    q: &Query,
+) -> SqlResult<ResultSet> {
     // Output columns: (expression or None for a source column index, name).
     let mut outputs: Vec<(Result<&Expr, usize>, String)> = Vec::new();
     for item in items {
@@ -324,7 +366,9 @@ fn project(input: &Input, items: &[SelectItem], rows: &[Vec<Value>], q: &Query) 
                 }
             }
             SelectItem::UnnamedExpr(e) => outputs.push((Ok(e), default_name(e))),
-            SelectItem::ExprWithAlias { expr, alias } => outputs.push((Ok(expr), alias.value.clone())),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                outputs.push((Ok(expr), alias.value.clone()))
+            }
             other => return Err(SqlError::unsupported(format!("the select item {other}"))),
         }
     }
@@ -372,7 +416,12 @@ fn project(input: &Input, items: &[SelectItem], rows: &[Vec<Value>], q: &Query) 
 }
 
 /// ORDER BY keys read the source row, then the output columns (aliases).
-fn sort(input: &Input, out_names: &[String], rows: &mut [(Vec<Value>, Vec<Value>)], q: &Query) -> SqlResult<()> {
+fn sort(
+    input: &Input,
+    out_names: &[String],
+    rows: &mut [(Vec<Value>, Vec<Value>)],
+    q: &Query,
+) -> SqlResult<()> {
     let Some(order) = &q.order_by else {
         return Ok(());
     };
@@ -388,7 +437,10 @@ fn sort(input: &Input, out_names: &[String], rows: &mut [(Vec<Value>, Vec<Value>
             values: &values,
             relation: input.relation,
         };
-        let k: Vec<Value> = keys.iter().map(|k| eval(&k.expr, &view)).collect::<SqlResult<_>>()?;
+        let k: Vec<Value> = keys
+            .iter()
+            .map(|k| eval(&k.expr, &view))
+            .collect::<SqlResult<_>>()?;
         keyed.push(k);
     }
     let mut idx: Vec<usize> = (0..rows.len()).collect();
@@ -419,7 +471,13 @@ fn count_of(e: &Expr, what: &str) -> SqlResult<usize> {
         .as_i64()
         .filter(|n| *n >= 0)
         .map(|n| n as usize)
-        .ok_or_else(|| SqlError::new("INVALID_LIMIT_LIKE_EXPRESSION.IS_NEGATIVE", "42K0E", format!("The {what} expression {e} must be a non-negative integer.")))
+        .ok_or_else(|| {
+            SqlError::new(
+                "INVALID_LIMIT_LIKE_EXPRESSION.IS_NEGATIVE",
+                "42K0E",
+                format!("The {what} expression {e} must be a non-negative integer."),
+            )
+        })
 }
 
 fn apply_limit(out: &mut ResultSet, q: &Query) -> SqlResult<()> {
@@ -427,7 +485,10 @@ fn apply_limit(out: &mut ResultSet, q: &Query) -> SqlResult<()> {
         None => (None, None),
         Some(LimitClause::LimitOffset { limit, offset, .. }) => (
             limit.as_ref().map(|l| count_of(l, "limit")).transpose()?,
-            offset.as_ref().map(|o| count_of(&o.value, "offset")).transpose()?,
+            offset
+                .as_ref()
+                .map(|o| count_of(&o.value, "offset"))
+                .transpose()?,
         ),
         Some(LimitClause::OffsetCommaLimit { .. }) => {
             return Err(SqlError::unsupported("LIMIT offset, count"))

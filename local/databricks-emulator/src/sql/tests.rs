@@ -1,6 +1,6 @@
 //! The engine end to end: SQL text in, state changes and results out.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::SqlError;
 use super::*;
@@ -17,9 +17,13 @@ fn session() -> Session {
 
 fn state() -> State {
     let mut s = State::default();
-    s.metastores.insert("m".into(), json!({"storage_root": "s3://root"}));
+    s.metastores
+        .insert("m".into(), json!({"storage_root": "s3://root"}));
     let d = s.metastore_data.entry("m".into()).or_default();
-    d.catalogs.insert("main".into(), json!({"name": "main", "catalog_type": "MANAGED_CATALOG"}));
+    d.catalogs.insert(
+        "main".into(),
+        json!({"name": "main", "catalog_type": "MANAGED_CATALOG"}),
+    );
     d.schemas.insert("main.s".into(), json!({"name": "s"}));
     s
 }
@@ -34,7 +38,10 @@ fn ok(s: &mut State, sql: &str) -> ResultSet {
 }
 
 fn rows(r: &ResultSet) -> Vec<Vec<Option<String>>> {
-    r.rows.iter().map(|row| row.iter().map(value::render).collect()).collect()
+    r.rows
+        .iter()
+        .map(|row| row.iter().map(value::render).collect())
+        .collect()
 }
 
 fn one(r: &ResultSet) -> String {
@@ -44,21 +51,50 @@ fn one(r: &ResultSet) -> String {
 #[test]
 fn create_insert_select_count_and_filter() {
     let mut s = state();
-    ok(&mut s, "CREATE TABLE t (id BIGINT, name STRING, amount DOUBLE)");
-    let r = ok(&mut s, "INSERT INTO t VALUES (1, 'a', 1.5), (2, 'b', 2), (3, NULL, -1)");
+    ok(
+        &mut s,
+        "CREATE TABLE t (id BIGINT, name STRING, amount DOUBLE)",
+    );
+    let r = ok(
+        &mut s,
+        "INSERT INTO t VALUES (1, 'a', 1.5), (2, 'b', 2), (3, NULL, -1)",
+    );
     assert_eq!(rows(&r), [[Some("3".into()), Some("3".into())]]);
     assert_eq!(r.columns[0].name, "num_affected_rows");
     ok(&mut s, "INSERT INTO main.s.t (id) VALUES (4)");
     assert_eq!(one(&ok(&mut s, "SELECT COUNT(*) FROM t")), "4");
     let r = ok(&mut s, "SELECT COUNT(*) FROM t WHERE name IS NULL");
-    assert_eq!((r.columns[0].name.as_str(), one(&r).as_str()), ("count(1)", "2"));
-    let r = ok(&mut s, "SELECT id, name AS n FROM t WHERE amount > 0 ORDER BY id DESC LIMIT 1");
-    assert_eq!(r.columns, [ResultColumn::new("id", "bigint"), ResultColumn::new("n", "string")]);
+    assert_eq!(
+        (r.columns[0].name.as_str(), one(&r).as_str()),
+        ("count(1)", "2")
+    );
+    let r = ok(
+        &mut s,
+        "SELECT id, name AS n FROM t WHERE amount > 0 ORDER BY id DESC LIMIT 1",
+    );
+    assert_eq!(
+        r.columns,
+        [
+            ResultColumn::new("id", "bigint"),
+            ResultColumn::new("n", "string")
+        ]
+    );
     assert_eq!(rows(&r), [[Some("2".into()), Some("b".into())]]);
     let r = ok(&mut s, "SELECT * FROM t WHERE id IN (1, 3) ORDER BY id");
     assert_eq!(rows(&r)[1], [Some("3".into()), None, Some("-1.0".into())]);
-    let r = ok(&mut s, "SELECT sum(id), min(name), max(amount), avg(id) FROM t");
-    assert_eq!(rows(&r), [[Some("10".into()), Some("a".into()), Some("2.0".into()), Some("2.5".into())]]);
+    let r = ok(
+        &mut s,
+        "SELECT sum(id), min(name), max(amount), avg(id) FROM t",
+    );
+    assert_eq!(
+        rows(&r),
+        [[
+            Some("10".into()),
+            Some("a".into()),
+            Some("2.0".into()),
+            Some("2.5".into())
+        ]]
+    );
     assert_eq!(one(&ok(&mut s, "SELECT 1")), "1");
 }
 
@@ -93,20 +129,64 @@ fn every_write_is_a_delta_commit() {
 fn errors_carry_databricks_classes_and_sqlstates() {
     let mut s = state();
     let e = run(&mut s, "SELECT * FROM nope").unwrap_err();
-    assert_eq!((e.error_class.as_str(), e.sql_state.as_str()), ("TABLE_OR_VIEW_NOT_FOUND", "42P01"));
-    assert!(e.message().starts_with("[TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`s`.`nope` cannot be found."));
+    assert_eq!(
+        (e.error_class.as_str(), e.sql_state.as_str()),
+        ("TABLE_OR_VIEW_NOT_FOUND", "42P01")
+    );
+    assert!(e.message().starts_with(
+        "[TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`s`.`nope` cannot be found."
+    ));
     assert!(e.message().ends_with("SQLSTATE: 42P01"));
     ok(&mut s, "CREATE TABLE t (id INT)");
-    assert_eq!(run(&mut s, "CREATE TABLE t (id INT)").unwrap_err().sql_state, "42P07");
+    assert_eq!(
+        run(&mut s, "CREATE TABLE t (id INT)")
+            .unwrap_err()
+            .sql_state,
+        "42P07"
+    );
     ok(&mut s, "CREATE TABLE IF NOT EXISTS t (other STRING)");
-    assert_eq!(s.metastore_data["m"].tables["main.s.t"].columns[0].name, "id");
-    assert_eq!(run(&mut s, "CREATE TABLE main.nope.t (id INT)").unwrap_err().error_class, "SCHEMA_NOT_FOUND");
-    assert_eq!(run(&mut s, "CREATE TABLE other.s.t (id INT)").unwrap_err().sql_state, "42704");
-    assert_eq!(run(&mut s, "INSERT INTO t VALUES ('x')").unwrap_err().error_class, "CAST_INVALID_INPUT");
-    assert_eq!(run(&mut s, "INSERT INTO t VALUES (1, 2)").unwrap_err().sql_state, "21S01");
-    assert_eq!(run(&mut s, "SELECT nope FROM t").unwrap_err().sql_state, "42703");
-    assert_eq!(run(&mut s, "SELECT * FROM t JOIN t u ON true").unwrap_err().sql_state, "0A000");
-    assert_eq!(run(&mut s, "DROP TABLE nope").unwrap_err().sql_state, "42P01");
+    assert_eq!(
+        s.metastore_data["m"].tables["main.s.t"].columns[0].name,
+        "id"
+    );
+    assert_eq!(
+        run(&mut s, "CREATE TABLE main.nope.t (id INT)")
+            .unwrap_err()
+            .error_class,
+        "SCHEMA_NOT_FOUND"
+    );
+    assert_eq!(
+        run(&mut s, "CREATE TABLE other.s.t (id INT)")
+            .unwrap_err()
+            .sql_state,
+        "42704"
+    );
+    assert_eq!(
+        run(&mut s, "INSERT INTO t VALUES ('x')")
+            .unwrap_err()
+            .error_class,
+        "CAST_INVALID_INPUT"
+    );
+    assert_eq!(
+        run(&mut s, "INSERT INTO t VALUES (1, 2)")
+            .unwrap_err()
+            .sql_state,
+        "21S01"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT nope FROM t").unwrap_err().sql_state,
+        "42703"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT * FROM t JOIN t u ON true")
+            .unwrap_err()
+            .sql_state,
+        "0A000"
+    );
+    assert_eq!(
+        run(&mut s, "DROP TABLE nope").unwrap_err().sql_state,
+        "42P01"
+    );
     ok(&mut s, "DROP TABLE IF EXISTS nope");
 }
 
@@ -116,19 +196,31 @@ fn create_or_replace_keeps_identity_and_history() {
     ok(&mut s, "CREATE TABLE t (id INT) COMMENT 'one'");
     ok(&mut s, "INSERT INTO t VALUES (1)");
     let id = s.metastore_data["m"].tables["main.s.t"].info["table_id"].clone();
-    ok(&mut s, "CREATE OR REPLACE TABLE t (id INT, name STRING) TBLPROPERTIES ('k' = 'v')");
+    ok(
+        &mut s,
+        "CREATE OR REPLACE TABLE t (id INT, name STRING) TBLPROPERTIES ('k' = 'v')",
+    );
     let t = &s.metastore_data["m"].tables["main.s.t"];
     assert_eq!(t.info["table_id"], id);
     assert_eq!((t.version, t.row_count(), t.columns.len()), (2, 0, 2));
-    assert_eq!(t.history.last().unwrap().operation, "CREATE OR REPLACE TABLE");
+    assert_eq!(
+        t.history.last().unwrap().operation,
+        "CREATE OR REPLACE TABLE"
+    );
     assert_eq!(t.info["properties"]["k"], "v");
     ok(&mut s, "CREATE TABLE c AS SELECT id * 10 AS x FROM t");
     ok(&mut s, "INSERT INTO t VALUES (7, 'q')");
-    ok(&mut s, "CREATE OR REPLACE TABLE c AS SELECT id * 10 AS x FROM t");
+    ok(
+        &mut s,
+        "CREATE OR REPLACE TABLE c AS SELECT id * 10 AS x FROM t",
+    );
     let c = &s.metastore_data["m"].tables["main.s.c"];
     assert_eq!(c.columns[0].name, "x");
     assert_eq!(c.rows().next().unwrap(), &vec![json!(70)]);
-    assert_eq!(c.history.last().unwrap().operation, "CREATE OR REPLACE TABLE AS SELECT");
+    assert_eq!(
+        c.history.last().unwrap().operation,
+        "CREATE OR REPLACE TABLE AS SELECT"
+    );
 }
 
 #[test]
@@ -136,19 +228,41 @@ fn views_select_through_their_definition() {
     let mut s = state();
     ok(&mut s, "CREATE TABLE t (id INT, name STRING)");
     ok(&mut s, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
-    ok(&mut s, "CREATE VIEW v COMMENT 'big ids' AS SELECT id, upper(name) AS n FROM t WHERE id > 1");
+    ok(
+        &mut s,
+        "CREATE VIEW v COMMENT 'big ids' AS SELECT id, upper(name) AS n FROM t WHERE id > 1",
+    );
     let v = &s.metastore_data["m"].tables["main.s.v"];
     assert_eq!(v.table_type(), "VIEW");
-    assert_eq!(v.info["view_definition"], "SELECT id, upper(name) AS n FROM t WHERE id > 1");
-    assert_eq!(v.info["view_dependencies"]["dependencies"][0]["table"]["table_full_name"], "main.s.t");
+    assert_eq!(
+        v.info["view_definition"],
+        "SELECT id, upper(name) AS n FROM t WHERE id > 1"
+    );
+    assert_eq!(
+        v.info["view_dependencies"]["dependencies"][0]["table"]["table_full_name"],
+        "main.s.t"
+    );
     assert_eq!(v.columns.len(), 2);
     let r = ok(&mut s, "SELECT n FROM v WHERE id = 3");
     assert_eq!(rows(&r), [[Some("C".into())]]);
     ok(&mut s, "INSERT INTO t VALUES (4, 'd')");
     assert_eq!(one(&ok(&mut s, "SELECT count(*) FROM main.s.v")), "3");
-    assert_eq!(run(&mut s, "INSERT INTO v VALUES (1, 'x')").unwrap_err().sql_state, "42809");
-    assert_eq!(run(&mut s, "DROP TABLE v").unwrap_err().error_class, "WRONG_COMMAND_FOR_OBJECT_TYPE");
-    assert_eq!(run(&mut s, "CREATE VIEW w AS SELECT * FROM missing").unwrap_err().sql_state, "42P01");
+    assert_eq!(
+        run(&mut s, "INSERT INTO v VALUES (1, 'x')")
+            .unwrap_err()
+            .sql_state,
+        "42809"
+    );
+    assert_eq!(
+        run(&mut s, "DROP TABLE v").unwrap_err().error_class,
+        "WRONG_COMMAND_FOR_OBJECT_TYPE"
+    );
+    assert_eq!(
+        run(&mut s, "CREATE VIEW w AS SELECT * FROM missing")
+            .unwrap_err()
+            .sql_state,
+        "42P01"
+    );
     ok(&mut s, "CREATE OR REPLACE VIEW v AS SELECT id FROM t");
     assert_eq!(ok(&mut s, "SELECT * FROM v").columns.len(), 1);
     ok(&mut s, "DROP VIEW v");
@@ -160,52 +274,125 @@ fn sql_functions_are_stored_as_function_info() {
     let mut s = state();
     ok(&mut s, "CREATE FUNCTION f(x INT, label STRING) RETURNS STRING COMMENT 'fmt' RETURN concat(label, x)");
     let f = s.metastore_data["m"].functions["main.s.f"].clone();
-    for field in ["name", "catalog_name", "schema_name", "full_name", "data_type", "full_data_type", "routine_body", "routine_definition", "is_deterministic", "sql_data_access", "security_type", "parameter_style", "specific_name", "owner", "function_id", "created_at", "created_by", "updated_at", "updated_by", "metastore_id"] {
+    for field in [
+        "name",
+        "catalog_name",
+        "schema_name",
+        "full_name",
+        "data_type",
+        "full_data_type",
+        "routine_body",
+        "routine_definition",
+        "is_deterministic",
+        "sql_data_access",
+        "security_type",
+        "parameter_style",
+        "specific_name",
+        "owner",
+        "function_id",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "metastore_id",
+    ] {
         assert!(!f[field].is_null(), "{field}");
     }
     assert_eq!(f["full_name"], "main.s.f");
     assert_eq!(f["data_type"], "STRING");
     assert_eq!(f["routine_body"], "SQL");
     assert_eq!(f["routine_definition"], "concat(label, x)");
-    assert_eq!(f["input_params"]["parameters"][1], json!({"name": "label", "type_text": "string", "type_name": "STRING", "position": 1, "parameter_mode": "IN", "parameter_type": "PARAM", "type_json": f["input_params"]["parameters"][1]["type_json"].clone()}));
-    assert_eq!(run(&mut s, "CREATE FUNCTION f() RETURNS INT RETURN 1").unwrap_err().error_class, "ROUTINE_ALREADY_EXISTS");
+    assert_eq!(
+        f["input_params"]["parameters"][1],
+        json!({"name": "label", "type_text": "string", "type_name": "STRING", "position": 1, "parameter_mode": "IN", "parameter_type": "PARAM", "type_json": f["input_params"]["parameters"][1]["type_json"].clone()})
+    );
+    assert_eq!(
+        run(&mut s, "CREATE FUNCTION f() RETURNS INT RETURN 1")
+            .unwrap_err()
+            .error_class,
+        "ROUTINE_ALREADY_EXISTS"
+    );
     let id = f["function_id"].clone();
-    ok(&mut s, "CREATE OR REPLACE FUNCTION f() RETURNS INT RETURN 1");
-    assert_eq!(s.metastore_data["m"].functions["main.s.f"]["function_id"], id);
+    ok(
+        &mut s,
+        "CREATE OR REPLACE FUNCTION f() RETURNS INT RETURN 1",
+    );
+    assert_eq!(
+        s.metastore_data["m"].functions["main.s.f"]["function_id"],
+        id
+    );
     ok(&mut s, "DROP FUNCTION f");
-    assert_eq!(run(&mut s, "DROP FUNCTION f").unwrap_err().error_class, "ROUTINE_NOT_FOUND");
+    assert_eq!(
+        run(&mut s, "DROP FUNCTION f").unwrap_err().error_class,
+        "ROUTINE_NOT_FOUND"
+    );
 }
 
 fn clone_metrics(r: &ResultSet) -> Vec<(String, i64)> {
-    r.columns.iter().zip(&r.rows[0]).map(|(c, v)| (c.name.clone(), v.as_i64().unwrap())).collect()
+    r.columns
+        .iter()
+        .zip(&r.rows[0])
+        .map(|(c, v)| (c.name.clone(), v.as_i64().unwrap()))
+        .collect()
 }
 
 #[test]
 fn deep_clone_copies_and_a_re_clone_copies_only_what_changed() {
     let mut s = state();
-    ok(&mut s, "CREATE TABLE src (id INT) COMMENT 'source' TBLPROPERTIES ('owner.team' = 'x')");
+    ok(
+        &mut s,
+        "CREATE TABLE src (id INT) COMMENT 'source' TBLPROPERTIES ('owner.team' = 'x')",
+    );
     ok(&mut s, "INSERT INTO src VALUES (1), (2)");
     ok(&mut s, "INSERT INTO src VALUES (3)");
     let r = ok(&mut s, "CREATE TABLE dst DEEP CLONE src");
     let m = clone_metrics(&r);
     let names: Vec<&str> = m.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["source_table_size", "source_num_of_files", "num_removed_files", "num_copied_files", "removed_files_size", "copied_files_size"]);
+    assert_eq!(
+        names,
+        [
+            "source_table_size",
+            "source_num_of_files",
+            "num_removed_files",
+            "num_copied_files",
+            "removed_files_size",
+            "copied_files_size"
+        ]
+    );
     assert_eq!((m[1].1, m[3].1, m[2].1), (2, 2, 0));
     assert_eq!(m[0].1, m[5].1);
-    let (src, dst) = (&s.metastore_data["m"].tables["main.s.src"], &s.metastore_data["m"].tables["main.s.dst"]);
-    assert_eq!(src.files, dst.files, "the clone keeps the source's file ids");
+    let (src, dst) = (
+        &s.metastore_data["m"].tables["main.s.src"],
+        &s.metastore_data["m"].tables["main.s.dst"],
+    );
+    assert_eq!(
+        src.files, dst.files,
+        "the clone keeps the source's file ids"
+    );
     assert_eq!(dst.info["comment"], "source");
     assert_eq!(dst.info["properties"]["owner.team"], "x");
     assert_eq!(dst.history.last().unwrap().operation, "CLONE");
     assert_ne!(dst.info["table_id"], src.info["table_id"]);
-    assert_eq!(run(&mut s, "CREATE TABLE dst DEEP CLONE src").unwrap_err().sql_state, "42P07");
+    assert_eq!(
+        run(&mut s, "CREATE TABLE dst DEEP CLONE src")
+            .unwrap_err()
+            .sql_state,
+        "42P07"
+    );
     let again = clone_metrics(&ok(&mut s, "CREATE OR REPLACE TABLE dst DEEP CLONE src"));
-    assert_eq!((again[3].1, again[2].1), (0, 0), "an unchanged source copies nothing");
+    assert_eq!(
+        (again[3].1, again[2].1),
+        (0, 0),
+        "an unchanged source copies nothing"
+    );
     ok(&mut s, "DELETE FROM src WHERE id = 3");
     ok(&mut s, "INSERT INTO src VALUES (4)");
     let m = clone_metrics(&ok(&mut s, "CREATE OR REPLACE TABLE dst DEEP CLONE src"));
     assert_eq!((m[3].1, m[2].1), (1, 1));
-    assert_eq!(one(&ok(&mut s, "SELECT count(*) FROM dst WHERE id = 4")), "1");
+    assert_eq!(
+        one(&ok(&mut s, "SELECT count(*) FROM dst WHERE id = 4")),
+        "1"
+    );
     let shallow = clone_metrics(&ok(&mut s, "CREATE TABLE sh SHALLOW CLONE src"));
     assert_eq!((shallow[3].1, shallow[1].1), (0, 2));
     assert_eq!(one(&ok(&mut s, "SELECT count(*) FROM sh")), "3");
@@ -214,19 +401,38 @@ fn deep_clone_copies_and_a_re_clone_copies_only_what_changed() {
 /// The provider metastore `p` shares schema `main.s` with `m` through catalog `shared`.
 fn with_share(s: &mut State) {
     s.metastores.get_mut("m").unwrap()["global_metastore_id"] = json!("aws:us-west-2:m");
-    s.metastores.insert("p".into(), json!({"global_metastore_id": "aws:us-east-1:p"}));
-    let p_session = Session { metastore_id: "p".into(), ..session() };
+    s.metastores.insert(
+        "p".into(),
+        json!({"global_metastore_id": "aws:us-east-1:p"}),
+    );
+    let p_session = Session {
+        metastore_id: "p".into(),
+        ..session()
+    };
     let pd = s.metastore_data.entry("p".into()).or_default();
     pd.catalogs.insert("main".into(), json!({"name": "main"}));
     pd.schemas.insert("main.s".into(), json!({}));
-    pd.shares.insert("sh".into(), json!({"name": "sh", "objects": [{"name": "main.s", "data_object_type": "SCHEMA"}]}));
-    pd.recipients.insert("r".into(), json!({"name": "r", "data_recipient_global_metastore_id": "aws:us-west-2:m"}));
-    for sql in ["CREATE TABLE main.s.orders (id INT)", "INSERT INTO main.s.orders VALUES (1), (2)", "GRANT SELECT ON SHARE sh TO RECIPIENT r"] {
+    pd.shares.insert(
+        "sh".into(),
+        json!({"name": "sh", "objects": [{"name": "main.s", "data_object_type": "SCHEMA"}]}),
+    );
+    pd.recipients.insert(
+        "r".into(),
+        json!({"name": "r", "data_recipient_global_metastore_id": "aws:us-west-2:m"}),
+    );
+    for sql in [
+        "CREATE TABLE main.s.orders (id INT)",
+        "INSERT INTO main.s.orders VALUES (1), (2)",
+        "GRANT SELECT ON SHARE sh TO RECIPIENT r",
+    ] {
         let stmt = parse::parse(sql).unwrap();
         execute(s, &p_session, &stmt).unwrap();
     }
     let md = s.metastore_data.get_mut("m").unwrap();
-    md.providers.insert("prov".into(), json!({"name": "prov", "data_provider_global_metastore_id": "aws:us-east-1:p"}));
+    md.providers.insert(
+        "prov".into(),
+        json!({"name": "prov", "data_provider_global_metastore_id": "aws:us-east-1:p"}),
+    );
     md.catalogs.insert("shared".into(), json!({"name": "shared", "catalog_type": "DELTASHARING_CATALOG", "provider_name": "prov", "share_name": "sh"}));
 }
 
@@ -234,15 +440,34 @@ fn with_share(s: &mut State) {
 fn share_catalogs_are_read_only_and_clonable() {
     let mut s = state();
     with_share(&mut s);
-    assert_eq!(one(&ok(&mut s, "SELECT count(*) FROM shared.s.orders")), "2");
-    for write in ["INSERT INTO shared.s.orders VALUES (3)", "DELETE FROM shared.s.orders", "CREATE TABLE shared.s.x (id INT)", "DROP TABLE shared.s.orders", "ALTER TABLE shared.s.orders SET TAGS ('a')"] {
+    assert_eq!(
+        one(&ok(&mut s, "SELECT count(*) FROM shared.s.orders")),
+        "2"
+    );
+    for write in [
+        "INSERT INTO shared.s.orders VALUES (3)",
+        "DELETE FROM shared.s.orders",
+        "CREATE TABLE shared.s.x (id INT)",
+        "DROP TABLE shared.s.orders",
+        "ALTER TABLE shared.s.orders SET TAGS ('a')",
+    ] {
         let e = run(&mut s, write).unwrap_err();
-        assert_eq!((e.error_class.as_str(), e.sql_state.as_str()), ("UNSUPPORTED_FEATURE.TABLE_OPERATION", "0A000"), "{write}");
+        assert_eq!(
+            (e.error_class.as_str(), e.sql_state.as_str()),
+            ("UNSUPPORTED_FEATURE.TABLE_OPERATION", "0A000"),
+            "{write}"
+        );
     }
-    let m = clone_metrics(&ok(&mut s, "CREATE TABLE main.s.local DEEP CLONE shared.s.orders"));
+    let m = clone_metrics(&ok(
+        &mut s,
+        "CREATE TABLE main.s.local DEEP CLONE shared.s.orders",
+    ));
     assert_eq!(m[3].1, 1);
     assert_eq!(one(&ok(&mut s, "SELECT count(*) FROM local")), "2");
-    let again = clone_metrics(&ok(&mut s, "CREATE OR REPLACE TABLE local DEEP CLONE shared.s.orders"));
+    let again = clone_metrics(&ok(
+        &mut s,
+        "CREATE OR REPLACE TABLE local DEEP CLONE shared.s.orders",
+    ));
     assert_eq!(again[3].1, 0);
     let r = ok(&mut s, "SELECT table_catalog, table_name FROM system.information_schema.tables WHERE table_catalog = 'shared'");
     assert_eq!(rows(&r), [[Some("shared".into()), Some("orders".into())]]);
@@ -254,7 +479,10 @@ fn tags_comments_and_grants_land_where_the_rest_api_reads_them() {
     ok(&mut s, "CREATE TABLE t (id INT, email STRING)");
     ok(&mut s, "CREATE VIEW v AS SELECT id FROM t");
     ok(&mut s, "ALTER TABLE t SET TAGS ('pii' = 'yes', 'tier')");
-    ok(&mut s, "ALTER TABLE t ALTER COLUMN email SET TAGS ('pii' = 'email')");
+    ok(
+        &mut s,
+        "ALTER TABLE t ALTER COLUMN email SET TAGS ('pii' = 'email')",
+    );
     ok(&mut s, "ALTER VIEW v SET TAGS ('k' = 'v')");
     ok(&mut s, "ALTER SCHEMA s SET TAGS ('team' = 'data')");
     ok(&mut s, "ALTER CATALOG main SET TAGS ('env' = 'prod')");
@@ -265,7 +493,12 @@ fn tags_comments_and_grants_land_where_the_rest_api_reads_them() {
     assert_eq!(tags["TABLE/main.s.v"]["k"], "v");
     assert_eq!(tags["SCHEMA/main.s"]["team"], "data");
     assert_eq!(tags["CATALOG/main"]["env"], "prod");
-    assert_eq!(run(&mut s, "ALTER TABLE t ALTER COLUMN nope SET TAGS ('a')").unwrap_err().sql_state, "42703");
+    assert_eq!(
+        run(&mut s, "ALTER TABLE t ALTER COLUMN nope SET TAGS ('a')")
+            .unwrap_err()
+            .sql_state,
+        "42703"
+    );
     ok(&mut s, "COMMENT ON TABLE t IS 'people'");
     ok(&mut s, "COMMENT ON COLUMN t.id IS 'key'");
     ok(&mut s, "ALTER TABLE t ALTER COLUMN email COMMENT 'contact'");
@@ -276,39 +509,128 @@ fn tags_comments_and_grants_land_where_the_rest_api_reads_them() {
     assert_eq!(t.columns[1].comment.as_deref(), Some("contact"));
     assert_eq!(t.history.last().unwrap().operation, "CHANGE COLUMN");
     assert_eq!(s.metastore_data["m"].schemas["main.s"]["comment"], "sch");
-    ok(&mut s, "GRANT SELECT, MODIFY ON TABLE t TO `bob@example.com`");
+    ok(
+        &mut s,
+        "GRANT SELECT, MODIFY ON TABLE t TO `bob@example.com`",
+    );
     ok(&mut s, "GRANT SELECT ON VIEW v TO analysts");
     ok(&mut s, "GRANT USE CATALOG ON CATALOG main TO analysts");
     ok(&mut s, "GRANT USE SCHEMA ON SCHEMA main.s TO analysts");
     ok(&mut s, "REVOKE MODIFY ON TABLE t FROM `bob@example.com`");
     let g = &s.metastore_data["m"].grants;
-    assert_eq!(g["TABLE/main.s.t"]["bob@example.com"].iter().collect::<Vec<_>>(), ["SELECT"]);
+    assert_eq!(
+        g["TABLE/main.s.t"]["bob@example.com"]
+            .iter()
+            .collect::<Vec<_>>(),
+        ["SELECT"]
+    );
     assert!(g["TABLE/main.s.v"]["analysts"].contains("SELECT"));
     assert!(g["CATALOG/main"]["analysts"].contains("USE_CATALOG"));
-    assert_eq!(run(&mut s, "GRANT SELECT ON TABLE nope TO x").unwrap_err().sql_state, "42P01");
+    assert_eq!(
+        run(&mut s, "GRANT SELECT ON TABLE nope TO x")
+            .unwrap_err()
+            .sql_state,
+        "42P01"
+    );
     let r = ok(&mut s, "SELECT grantee, table_name, privilege_type FROM main.information_schema.table_privileges ORDER BY table_name");
-    assert_eq!(rows(&r), [[Some("bob@example.com".into()), Some("t".into()), Some("SELECT".into())], [Some("analysts".into()), Some("v".into()), Some("SELECT".into())]]);
-    let r = ok(&mut s, "SELECT column_name, tag_name, tag_value FROM system.information_schema.column_tags");
-    assert_eq!(rows(&r), [[Some("email".into()), Some("pii".into()), Some("email".into())]]);
-    let r = ok(&mut s, "SELECT catalog_name, schema_name, tag_name FROM system.information_schema.schema_tags");
-    assert_eq!(rows(&r), [[Some("main".into()), Some("s".into()), Some("team".into())]]);
-    assert_eq!(rows(&ok(&mut s, "SELECT count(*) FROM system.information_schema.catalog_privileges"))[0][0].as_deref(), Some("1"));
-    assert_eq!(rows(&ok(&mut s, "SELECT privilege_type FROM system.information_schema.schema_privileges"))[0][0].as_deref(), Some("USE_SCHEMA"));
+    assert_eq!(
+        rows(&r),
+        [
+            [
+                Some("bob@example.com".into()),
+                Some("t".into()),
+                Some("SELECT".into())
+            ],
+            [
+                Some("analysts".into()),
+                Some("v".into()),
+                Some("SELECT".into())
+            ]
+        ]
+    );
+    let r = ok(
+        &mut s,
+        "SELECT column_name, tag_name, tag_value FROM system.information_schema.column_tags",
+    );
+    assert_eq!(
+        rows(&r),
+        [[
+            Some("email".into()),
+            Some("pii".into()),
+            Some("email".into())
+        ]]
+    );
+    let r = ok(
+        &mut s,
+        "SELECT catalog_name, schema_name, tag_name FROM system.information_schema.schema_tags",
+    );
+    assert_eq!(
+        rows(&r),
+        [[Some("main".into()), Some("s".into()), Some("team".into())]]
+    );
+    assert_eq!(
+        rows(&ok(
+            &mut s,
+            "SELECT count(*) FROM system.information_schema.catalog_privileges"
+        ))[0][0]
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        rows(&ok(
+            &mut s,
+            "SELECT privilege_type FROM system.information_schema.schema_privileges"
+        ))[0][0]
+            .as_deref(),
+        Some("USE_SCHEMA")
+    );
 }
 
 #[test]
 fn information_schema_lists_tables_views_and_columns() {
     let mut s = state();
-    ok(&mut s, "CREATE TABLE t (id BIGINT NOT NULL COMMENT 'k', name STRING)");
+    ok(
+        &mut s,
+        "CREATE TABLE t (id BIGINT NOT NULL COMMENT 'k', name STRING)",
+    );
     ok(&mut s, "CREATE VIEW v AS SELECT id FROM t");
     let r = ok(&mut s, "SELECT table_name, table_type FROM system.information_schema.tables WHERE table_schema = 's' ORDER BY table_name");
-    assert_eq!(rows(&r), [[Some("t".into()), Some("MANAGED".into())], [Some("v".into()), Some("VIEW".into())]]);
+    assert_eq!(
+        rows(&r),
+        [
+            [Some("t".into()), Some("MANAGED".into())],
+            [Some("v".into()), Some("VIEW".into())]
+        ]
+    );
     let r = ok(&mut s, "SELECT column_name, ordinal_position, is_nullable, full_data_type, data_type, comment FROM main.information_schema.columns WHERE table_name = 't'");
-    assert_eq!(rows(&r)[0], [Some("id".into()), Some("1".into()), Some("NO".into()), Some("bigint".into()), Some("LONG".into()), Some("k".into())]);
-    let r = ok(&mut s, "SELECT view_definition FROM information_schema.views");
+    assert_eq!(
+        rows(&r)[0],
+        [
+            Some("id".into()),
+            Some("1".into()),
+            Some("NO".into()),
+            Some("bigint".into()),
+            Some("LONG".into()),
+            Some("k".into())
+        ]
+    );
+    let r = ok(
+        &mut s,
+        "SELECT view_definition FROM information_schema.views",
+    );
     assert_eq!(one(&r), "SELECT id FROM t");
-    assert_eq!(run(&mut s, "SELECT * FROM nope.information_schema.tables").unwrap_err().sql_state, "42704");
-    assert_eq!(run(&mut s, "SELECT * FROM system.information_schema.nope").unwrap_err().sql_state, "42P01");
+    assert_eq!(
+        run(&mut s, "SELECT * FROM nope.information_schema.tables")
+            .unwrap_err()
+            .sql_state,
+        "42704"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT * FROM system.information_schema.nope")
+            .unwrap_err()
+            .sql_state,
+        "42P01"
+    );
 }
 
 #[test]
@@ -316,7 +638,10 @@ fn describe_and_show_create_table() {
     let mut s = state();
     ok(&mut s, "CREATE TABLE t (id BIGINT NOT NULL COMMENT 'k', name STRING) USING DELTA PARTITIONED BY (name) COMMENT 'tbl' TBLPROPERTIES ('a' = 'b')");
     let r = ok(&mut s, "DESCRIBE TABLE t");
-    assert_eq!(rows(&r)[0], [Some("id".into()), Some("bigint".into()), Some("k".into())]);
+    assert_eq!(
+        rows(&r)[0],
+        [Some("id".into()), Some("bigint".into()), Some("k".into())]
+    );
     let text = one(&ok(&mut s, "SHOW CREATE TABLE t"));
     assert!(text.starts_with("CREATE TABLE main.s.t (\n  id BIGINT NOT NULL COMMENT 'k',\n  name STRING)\nUSING delta\nPARTITIONED BY (name)\nCOMMENT 'tbl'\n"), "{text}");
     assert!(text.contains("TBLPROPERTIES (\n  'a' = 'b')"));
