@@ -296,10 +296,9 @@ async fn submit(
     })?;
     let deadline = now_ms() + (wait * 1000) as i64;
     loop {
-        let (view, terminal) = app.mutate(|s| {
-            settle_due(s, now_ms());
-            let r = &s.ws_data(ctx.workspace_id).sql_statements[&id];
-            Ok((render(r, now_ms()), is_terminal(r, now_ms())))
+        settle_if_due(app);
+        let (view, terminal) = with_record(app, ctx.workspace_id, &id, |r, now| {
+            Ok((render(r, now), is_terminal(r, now)))
         })?;
         if terminal {
             return Ok(Json(view));
@@ -427,18 +426,32 @@ fn run_statement(s: &mut EmuState, r: &StatementRecord, finished_ms: i64) -> Out
 
 /// Applies due statements before any request is answered (see the module doc).
 pub async fn settle_middleware(State(app): State<App>, req: Request, next: Next) -> Response {
-    {
-        let mut guard = app.lock();
-        let has_due = guard
-            .workspace_data
+    settle_if_due(&app);
+    next.run(req).await
+}
+
+/// Settles due statements, taking the write path (which persists `--state`) only
+/// when one is due.
+pub fn settle_if_due(app: &App) {
+    let now = now_ms();
+    let due = app.read(|s| {
+        s.workspace_data
             .values()
             .flat_map(|d| d.sql_statements.values())
-            .any(|r| r.outcome.is_none());
-        if has_due {
-            settle_due(&mut guard, now_ms());
-        }
+            .any(|r| {
+                r.outcome.is_none()
+                    && matches!(
+                        statement_progress(r.phase, now),
+                        StatementProgress::Finished { .. }
+                    )
+            })
+    });
+    if due {
+        let _ = app.mutate(|s| {
+            settle_due(s, now);
+            Ok(())
+        });
     }
-    next.run(req).await
 }
 
 fn chunk(id: &str, rows: &[Vec<Option<String>>], index: usize) -> Value {
@@ -563,15 +576,14 @@ fn with_record<T>(
     id: &str,
     f: impl FnOnce(&StatementRecord, i64) -> ApiResult<T>,
 ) -> ApiResult<T> {
-    app.mutate(|s| {
-        let now = now_ms();
-        settle_due(s, now);
+    settle_if_due(app);
+    app.read(|s| {
         let r = s
             .workspace_data
             .get(&ws)
             .and_then(|d| d.sql_statements.get(id))
             .ok_or_else(|| missing(id))?;
-        f(r, now)
+        f(r, now_ms())
     })
 }
 
