@@ -129,4 +129,6 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
