@@ -104,6 +104,12 @@ pub struct CreateFunction {
     pub body: String,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertSource {
+    Values(Vec<Vec<Expr>>),
+    Query(Box<Query>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropKind {
     Table,
@@ -119,7 +125,22 @@ pub enum Stmt {
     Insert {
         table: Name,
         columns: Vec<String>,
-        rows: Vec<Vec<Expr>>,
+        source: InsertSource,
+    },
+    Update {
+        table: Name,
+        /// (column, new value)
+        assignments: Vec<(String, Expr)>,
+        predicate: Option<Expr>,
+    },
+    SetProperties {
+        table: Name,
+        properties: Vec<(String, String)>,
+    },
+    UnsetProperties {
+        table: Name,
+        keys: Vec<String>,
+        if_exists: bool,
     },
     Delete {
         table: Name,
@@ -172,6 +193,9 @@ impl Stmt {
             Stmt::CreateView(_) => "CREATE VIEW",
             Stmt::CreateFunction(_) => "CREATE FUNCTION",
             Stmt::Insert { .. } => "INSERT",
+            Stmt::Update { .. } => "UPDATE",
+            Stmt::SetProperties { .. } => "SET TBLPROPERTIES",
+            Stmt::UnsetProperties { .. } => "UNSET TBLPROPERTIES",
             Stmt::Delete { .. } => "DELETE",
             Stmt::Drop {
                 kind: DropKind::Table,

@@ -331,6 +331,81 @@ pub fn create_function(
     Ok(ResultSet::empty())
 }
 
+/// ALTER TABLE ... SET TBLPROPERTIES: a Delta metadata commit.
+pub fn set_properties(
+    state: &mut State,
+    session: &Session,
+    table: &Name,
+    properties: &[(String, String)],
+) -> SqlResult<ResultSet> {
+    let full = qualify(table, session);
+    let t = super::names::writable_table(state, session, &full, "SET TBLPROPERTIES")?;
+    apply_options(
+        &mut t.info,
+        &TableOptions {
+            properties: properties.to_vec(),
+            ..TableOptions::default()
+        },
+    );
+    let shown: Map<String, Value> = properties
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    commit(
+        t,
+        session,
+        "SET TBLPROPERTIES",
+        &[("properties", Value::Object(shown).to_string())],
+    );
+    Ok(ResultSet::empty())
+}
+
+/// ALTER TABLE ... UNSET TBLPROPERTIES [IF EXISTS]: an unknown key fails unless IF
+/// EXISTS is given.
+pub fn unset_properties(
+    state: &mut State,
+    session: &Session,
+    table: &Name,
+    keys: &[String],
+    if_exists: bool,
+) -> SqlResult<ResultSet> {
+    let full = qualify(table, session);
+    let t = super::names::writable_table(state, session, &full, "UNSET TBLPROPERTIES")?;
+    let props = t.info["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(k) = keys
+        .iter()
+        .find(|k| !props.contains_key(*k))
+        .filter(|_| !if_exists)
+    {
+        return Err(SqlError::new(
+            "UNSET_NONEXISTENT_PROPERTIES",
+            "42K0J",
+            format!(
+                "Attempted to unset non-existent properties [{k}] in table {}.",
+                super::error::quoted(&full)
+            ),
+        ));
+    }
+    let mut props = props;
+    for k in keys {
+        props.remove(k);
+    }
+    t.info["properties"] = Value::Object(props);
+    commit(
+        t,
+        session,
+        "UNSET TBLPROPERTIES",
+        &[
+            ("properties", json!(keys).to_string()),
+            ("ifExists", if_exists.to_string()),
+        ],
+    );
+    Ok(ResultSet::empty())
+}
+
 pub fn drop(
     state: &mut State,
     session: &Session,

@@ -1,14 +1,14 @@
-//! INSERT INTO ... VALUES and DELETE, and the Delta commit every table write makes:
-//! the version goes up by one and a history entry records the operation. INSERT adds
-//! one data file; DELETE rewrites each file that held a deleted row (a file left with
-//! no rows is removed).
+//! INSERT INTO ... VALUES | SELECT, UPDATE and DELETE, and the Delta commit every
+//! table write makes: the version goes up by one and a history entry records the
+//! operation. INSERT adds one data file; UPDATE and DELETE rewrite each file that held
+//! an affected row (a file left with no rows is removed).
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use sqlparser::ast::Expr;
 
-use super::ast::Name;
+use super::ast::{InsertSource, Name};
 use super::error::{SqlError, SqlResult};
 use super::expr::{eval, literal, RowView};
 use super::names::{qualify, writable_table};
@@ -63,27 +63,29 @@ pub fn insert(
     session: &Session,
     table: &Name,
     columns: &[String],
-    rows: &[Vec<Expr>],
+    source: &InsertSource,
 ) -> SqlResult<ResultSet> {
     let full = qualify(table, session);
+    // The rows first: a query reads the state before the table is borrowed to write.
+    let values: Vec<Vec<Value>> = match source {
+        InsertSource::Values(rows) => rows
+            .iter()
+            .map(|r| r.iter().map(literal).collect::<SqlResult<_>>())
+            .collect::<SqlResult<_>>()?,
+        InsertSource::Query(q) => super::query::run_query(state, session, q, 0)?.rows,
+    };
     let t = writable_table(state, session, &full, "INSERT")?;
     let targets: Vec<usize> = if columns.is_empty() {
         (0..t.columns.len()).collect()
     } else {
         columns
             .iter()
-            .map(|c| {
-                let lower = c.to_lowercase();
-                t.columns
-                    .iter()
-                    .position(|col| col.name.to_lowercase() == lower)
-                    .ok_or_else(|| SqlError::column_not_found(c, &full))
-            })
+            .map(|c| column_index(t, c, &full))
             .collect::<SqlResult<_>>()?
     };
-    let mut new_rows = Vec::with_capacity(rows.len());
-    for exprs in rows {
-        if exprs.len() != targets.len() {
+    let mut new_rows = Vec::with_capacity(values.len());
+    for given in values {
+        if given.len() != targets.len() {
             return Err(SqlError::new(
                 "INSERT_COLUMN_ARITY_MISMATCH.NOT_ENOUGH_DATA_COLUMNS",
                 "21S01",
@@ -91,26 +93,15 @@ pub fn insert(
                     "Cannot write to {}, the reason is not enough data columns: Table columns: {}. Data columns: {}.",
                     super::error::quoted(&full),
                     targets.len(),
-                    exprs.len()
+                    given.len()
                 ),
             ));
         }
         let mut row = vec![Value::Null; t.columns.len()];
-        for (e, &i) in exprs.iter().zip(&targets) {
-            row[i] = coerce(&literal(e)?, &t.columns[i].type_text)?;
+        for (v, &i) in given.iter().zip(&targets) {
+            row[i] = coerce(v, &t.columns[i].type_text)?;
         }
-        if let Some(c) = t
-            .columns
-            .iter()
-            .zip(&row)
-            .find(|(c, v)| !c.nullable && v.is_null())
-        {
-            return Err(SqlError::new(
-                "DELTA_NOT_NULL_CONSTRAINT_VIOLATED",
-                "23502",
-                format!("NOT NULL constraint violated for column: {}.", c.0.name),
-            ));
-        }
+        check_not_null(t, &row)?;
         new_rows.push(row);
     }
     let n = new_rows.len() as i64;
@@ -131,6 +122,108 @@ pub fn insert(
     ]))
 }
 
+fn column_index(t: &TableRecord, column: &str, full: &str) -> SqlResult<usize> {
+    let lower = column.to_lowercase();
+    t.columns
+        .iter()
+        .position(|col| col.name.to_lowercase() == lower)
+        .ok_or_else(|| SqlError::column_not_found(column, full))
+}
+
+fn check_not_null(t: &TableRecord, row: &[Value]) -> SqlResult<()> {
+    match t
+        .columns
+        .iter()
+        .zip(row)
+        .find(|(c, v)| !c.nullable && v.is_null())
+    {
+        Some((c, _)) => Err(SqlError::new(
+            "DELTA_NOT_NULL_CONSTRAINT_VIOLATED",
+            "23502",
+            format!("NOT NULL constraint violated for column: {}.", c.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn matches(
+    predicate: Option<&Expr>,
+    names: &[String],
+    row: &[Value],
+    relation: &str,
+) -> SqlResult<bool> {
+    match predicate {
+        None => Ok(true),
+        Some(p) => {
+            let view = RowView {
+                columns: names,
+                values: row,
+                relation,
+            };
+            Ok(eval(p, &view)? == json!(true))
+        }
+    }
+}
+
+fn predicate_text(predicate: Option<&Expr>) -> String {
+    predicate
+        .map(|p| format!("[\"({p})\"]"))
+        .unwrap_or_else(|| "[]".to_string())
+}
+
+pub fn update(
+    state: &mut State,
+    session: &Session,
+    table: &Name,
+    assignments: &[(String, Expr)],
+    predicate: Option<&Expr>,
+) -> SqlResult<ResultSet> {
+    let full = qualify(table, session);
+    let t = writable_table(state, session, &full, "UPDATE")?;
+    let names: Vec<String> = t.columns.iter().map(|c| c.name.to_lowercase()).collect();
+    let targets: Vec<usize> = assignments
+        .iter()
+        .map(|(c, _)| column_index(t, c, &full))
+        .collect::<SqlResult<_>>()?;
+    let mut updated = 0i64;
+    let mut files = Vec::with_capacity(t.files.len());
+    for f in &t.files {
+        let mut changed = false;
+        let mut rows = Vec::with_capacity(f.rows.len());
+        for r in &f.rows {
+            if !matches(predicate, &names, r, &full)? {
+                rows.push(r.clone());
+                continue;
+            }
+            // Every assignment reads the row as it was before the UPDATE.
+            let view = RowView {
+                columns: &names,
+                values: r,
+                relation: &full,
+            };
+            let mut new_row = r.clone();
+            for ((_, e), &i) in assignments.iter().zip(&targets) {
+                new_row[i] = coerce(&eval(e, &view)?, &t.columns[i].type_text)?;
+            }
+            check_not_null(t, &new_row)?;
+            rows.push(new_row);
+            changed = true;
+            updated += 1;
+        }
+        files.push(if changed { new_file(rows) } else { f.clone() });
+    }
+    if updated > 0 {
+        t.files = files;
+        commit(
+            t,
+            session,
+            "UPDATE",
+            &[("predicate", predicate_text(predicate))],
+        );
+    }
+    Ok(ResultSet::metrics(&[("num_affected_rows", updated)]))
+}
+
 pub fn delete(
     state: &mut State,
     session: &Session,
@@ -145,18 +238,7 @@ pub fn delete(
     for f in &t.files {
         let mut kept = Vec::new();
         for r in &f.rows {
-            let hit = match predicate {
-                None => true,
-                Some(p) => {
-                    let view = RowView {
-                        columns: &names,
-                        values: r,
-                        relation: &full,
-                    };
-                    eval(p, &view)? == json!(true)
-                }
-            };
-            if !hit {
+            if !matches(predicate, &names, r, &full)? {
                 kept.push(r.clone());
             }
         }
@@ -172,10 +254,12 @@ pub fn delete(
     // A DELETE that matches nothing rewrites nothing and commits nothing.
     if deleted > 0 {
         t.files = files;
-        let shown = predicate
-            .map(|p| format!("[\"({p})\"]"))
-            .unwrap_or_else(|| "[]".to_string());
-        commit(t, session, "DELETE", &[("predicate", shown)]);
+        commit(
+            t,
+            session,
+            "DELETE",
+            &[("predicate", predicate_text(predicate))],
+        );
     }
     Ok(ResultSet::metrics(&[("num_affected_rows", deleted)]))
 }

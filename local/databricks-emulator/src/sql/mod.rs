@@ -103,8 +103,21 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
         Stmt::Insert {
             table,
             columns,
-            rows,
-        } => dml::insert(state, session, table, columns, rows),
+            source,
+        } => dml::insert(state, session, table, columns, source),
+        Stmt::Update {
+            table,
+            assignments,
+            predicate,
+        } => dml::update(state, session, table, assignments, predicate.as_ref()),
+        Stmt::SetProperties { table, properties } => {
+            ddl::set_properties(state, session, table, properties)
+        }
+        Stmt::UnsetProperties {
+            table,
+            keys,
+            if_exists,
+        } => ddl::unset_properties(state, session, table, keys, *if_exists),
         Stmt::Delete { table, predicate } => dml::delete(state, session, table, predicate.as_ref()),
         Stmt::Query(q) => query::run_query(state, session, q, 0),
         Stmt::DescribeHistory(n) => describe::history(state, session, n),

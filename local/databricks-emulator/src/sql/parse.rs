@@ -409,18 +409,19 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
                 .iter()
                 .map(|c| name_of(c).map(|n| n.0.join(".")))
                 .collect::<SqlResult<_>>()?;
-            let rows = match ins.source.as_deref().map(|q| q.body.as_ref()) {
-                Some(SetExpr::Values(v)) => v.rows.iter().map(|r| r.content.clone()).collect(),
-                _ => {
-                    return Err(SqlError::unsupported(
-                        "INSERT without VALUES (the emulator executes INSERT INTO ... VALUES)",
-                    ))
-                }
+            let source = match ins.source {
+                Some(q) => match q.body.as_ref() {
+                    SetExpr::Values(v) => {
+                        InsertSource::Values(v.rows.iter().map(|r| r.content.clone()).collect())
+                    }
+                    _ => InsertSource::Query(q),
+                },
+                None => return Err(SqlError::unsupported("INSERT without VALUES or a query")),
             };
             Ok(Stmt::Insert {
                 table,
                 columns,
-                rows,
+                source,
             })
         }
         Statement::Delete(d) => {
@@ -439,8 +440,35 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
                 predicate: d.selection,
             })
         }
+        Statement::Update(u) => from_update(u),
         other => Err(SqlError::unsupported(statement_head(&other.to_string()))),
     }
+}
+
+fn from_update(u: sqlparser::ast::Update) -> SqlResult<Stmt> {
+    if u.from.is_some() || !u.table.joins.is_empty() {
+        return Err(SqlError::unsupported("UPDATE ... FROM"));
+    }
+    let table = match &u.table.relation {
+        TableFactor::Table { name, .. } => name_of(name)?,
+        other => return Err(SqlError::unsupported(format!("UPDATE {other}"))),
+    };
+    let assignments = u
+        .assignments
+        .into_iter()
+        .map(|a| match a.target {
+            sqlparser::ast::AssignmentTarget::ColumnName(c) => {
+                let column = name_of(&c)?.0.pop().unwrap_or_default();
+                Ok((column, a.value))
+            }
+            other => Err(SqlError::unsupported(format!("UPDATE SET {other}"))),
+        })
+        .collect::<SqlResult<_>>()?;
+    Ok(Stmt::Update {
+        table,
+        assignments,
+        predicate: u.selection,
+    })
 }
 
 /// The first words of a statement, for "not supported" messages.

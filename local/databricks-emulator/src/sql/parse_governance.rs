@@ -33,6 +33,24 @@ pub fn parse_alter(p: &mut Parser) -> SqlResult<Stmt> {
         )));
     };
     if let Securable::Table { name, .. } = &target {
+        if p.parse_keywords(&[Keyword::SET, Keyword::TBLPROPERTIES]) {
+            return Ok(Stmt::SetProperties {
+                table: name.clone(),
+                properties: parse_key_values(p, true)?,
+            });
+        }
+        if p.parse_keywords(&[Keyword::UNSET, Keyword::TBLPROPERTIES]) {
+            let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let keys = parse_key_values(p, false)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            return Ok(Stmt::UnsetProperties {
+                table: name.clone(),
+                keys,
+                if_exists,
+            });
+        }
         if p.parse_keyword(Keyword::ALTER) {
             let _ = p.parse_keyword(Keyword::COLUMN);
             let column = p.parse_identifier().map_err(perr)?.value.to_lowercase();
@@ -69,7 +87,7 @@ fn parse_tag_change(p: &mut Parser, target: Securable) -> SqlResult<Stmt> {
         return Ok(Stmt::UnsetTags { target, keys });
     }
     Err(SqlError::unsupported(format!(
-        "this ALTER statement at '{}' (the emulator executes SET TAGS, UNSET TAGS and ALTER COLUMN ... COMMENT/SET TAGS/UNSET TAGS)",
+        "this ALTER statement at '{}' (the emulator executes SET/UNSET TAGS, SET/UNSET TBLPROPERTIES and ALTER COLUMN ... COMMENT/SET TAGS/UNSET TAGS)",
         p.peek_token().token
     )))
 }

@@ -143,7 +143,23 @@ fn governance_statements() {
 #[test]
 fn dml_describe_show_and_drop() {
     assert!(
-        matches!(ok("INSERT INTO t (a, b) VALUES (1, 'x'), (2, NULL)"), Stmt::Insert { columns, rows, .. } if columns == ["a", "b"] && rows.len() == 2)
+        matches!(ok("INSERT INTO t (a, b) VALUES (1, 'x'), (2, NULL)"), Stmt::Insert { columns, source: InsertSource::Values(rows), .. } if columns == ["a", "b"] && rows.len() == 2)
+    );
+    assert!(matches!(
+        ok("INSERT INTO t SELECT * FROM s WHERE a > 1"),
+        Stmt::Insert {
+            source: InsertSource::Query(_),
+            ..
+        }
+    ));
+    assert!(
+        matches!(ok("UPDATE t SET a = a + 1, b = 'x' WHERE a > 1"), Stmt::Update { assignments, predicate: Some(_), .. } if assignments.len() == 2 && assignments[1].0 == "b")
+    );
+    assert!(
+        matches!(ok("ALTER TABLE t SET TBLPROPERTIES ('delta.appendOnly' = 'true')"), Stmt::SetProperties { properties, .. } if properties[0].0 == "delta.appendOnly")
+    );
+    assert!(
+        matches!(ok("ALTER TABLE t UNSET TBLPROPERTIES IF EXISTS ('a')"), Stmt::UnsetProperties { if_exists: true, keys, .. } if keys == ["a"])
     );
     assert!(matches!(
         ok("DELETE FROM t WHERE id = 1"),
@@ -199,7 +215,7 @@ fn bad_and_unsupported_sql_is_refused_with_its_error_class() {
         );
     }
     for unsupported in [
-        "UPDATE t SET a = 1",
+        "UPDATE t SET a = 1 FROM u",
         "SHOW TABLES",
         "CREATE SCHEMA x",
         "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",

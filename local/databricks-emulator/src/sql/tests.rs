@@ -126,6 +126,78 @@ fn every_write_is_a_delta_commit() {
 }
 
 #[test]
+fn update_insert_select_and_table_properties_commit() {
+    let mut s = state();
+    ok(&mut s, "CREATE TABLE t (id INT, name STRING NOT NULL)");
+    ok(&mut s, "INSERT INTO t VALUES (1, 'a'), (2, 'b')");
+    ok(&mut s, "INSERT INTO t VALUES (3, 'c')");
+    let r = ok(
+        &mut s,
+        "UPDATE t SET name = upper(name), id = id * 10 WHERE id >= 2",
+    );
+    assert_eq!(rows(&r), [[Some("2".into())]]);
+    let r = ok(&mut s, "SELECT id, name FROM t ORDER BY id");
+    assert_eq!(
+        rows(&r),
+        [
+            [Some("1".into()), Some("a".into())],
+            [Some("20".into()), Some("B".into())],
+            [Some("30".into()), Some("C".into())]
+        ]
+    );
+    assert_eq!(
+        run(&mut s, "UPDATE t SET name = NULL")
+            .unwrap_err()
+            .sql_state,
+        "23502"
+    );
+    ok(&mut s, "CREATE TABLE u (id INT, name STRING)");
+    let r = ok(&mut s, "INSERT INTO u SELECT id, name FROM t WHERE id > 1");
+    assert_eq!(rows(&r)[0][0].as_deref(), Some("2"));
+    assert_eq!(
+        run(&mut s, "INSERT INTO u SELECT id FROM t")
+            .unwrap_err()
+            .sql_state,
+        "21S01"
+    );
+    ok(
+        &mut s,
+        "ALTER TABLE t SET TBLPROPERTIES ('delta.appendOnly' = 'false', 'team' = 'x')",
+    );
+    ok(&mut s, "ALTER TABLE t UNSET TBLPROPERTIES ('team')");
+    assert_eq!(
+        run(&mut s, "ALTER TABLE t UNSET TBLPROPERTIES ('team')")
+            .unwrap_err()
+            .error_class,
+        "UNSET_NONEXISTENT_PROPERTIES"
+    );
+    ok(
+        &mut s,
+        "ALTER TABLE t UNSET TBLPROPERTIES IF EXISTS ('team')",
+    );
+    let t = &s.metastore_data["m"].tables["main.s.t"];
+    assert_eq!(t.info["properties"], json!({"delta.appendOnly": "false"}));
+    let ops: Vec<&str> = t.history.iter().map(|h| h.operation.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "CREATE TABLE",
+            "WRITE",
+            "WRITE",
+            "UPDATE",
+            "SET TBLPROPERTIES",
+            "UNSET TBLPROPERTIES",
+            "UNSET TBLPROPERTIES"
+        ]
+    );
+    assert_eq!(
+        t.files.len(),
+        2,
+        "the files with updated rows were rewritten"
+    );
+}
+
+#[test]
 fn errors_carry_databricks_classes_and_sqlstates() {
     let mut s = state();
     let e = run(&mut s, "SELECT * FROM nope").unwrap_err();
