@@ -155,6 +155,19 @@ pub enum Stmt {
     DescribeHistory(Name),
     DescribeTable(Name),
     ShowCreateTable(Name),
+    /// SHOW TABLES [IN schema] [LIKE pattern]
+    ShowTables {
+        schema: Option<Name>,
+        pattern: Option<String>,
+    },
+    /// SHOW SCHEMAS [IN catalog] [LIKE pattern]
+    ShowSchemas {
+        catalog: Option<String>,
+        pattern: Option<String>,
+    },
+    ShowCatalogs {
+        pattern: Option<String>,
+    },
     SetTags {
         target: Securable,
         tags: Vec<(String, String)>,
@@ -213,6 +226,9 @@ impl Stmt {
             Stmt::DescribeHistory(_) => "DESCRIBE HISTORY",
             Stmt::DescribeTable(_) => "DESCRIBE TABLE",
             Stmt::ShowCreateTable(_) => "SHOW CREATE TABLE",
+            Stmt::ShowTables { .. } => "SHOW TABLES",
+            Stmt::ShowSchemas { .. } => "SHOW SCHEMAS",
+            Stmt::ShowCatalogs { .. } => "SHOW CATALOGS",
             Stmt::SetTags { .. } => "SET TAGS",
             Stmt::UnsetTags { .. } => "UNSET TAGS",
             Stmt::SetComment { .. } => "COMMENT",
@@ -231,5 +247,8 @@ pub fn is_mutating(stmt: &Stmt) -> bool {
             | Stmt::DescribeHistory(_)
             | Stmt::DescribeTable(_)
             | Stmt::ShowCreateTable(_)
+            | Stmt::ShowTables { .. }
+            | Stmt::ShowSchemas { .. }
+            | Stmt::ShowCatalogs { .. }
     )
 }

@@ -23,6 +23,7 @@ pub mod parse;
 mod parse_function;
 mod parse_governance;
 mod query;
+mod show;
 pub mod value;
 
 use serde_json::Value;
@@ -123,6 +124,13 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
         Stmt::DescribeHistory(n) => describe::history(state, session, n),
         Stmt::DescribeTable(n) => describe::describe_table(state, session, n),
         Stmt::ShowCreateTable(n) => describe::show_create_table(state, session, n),
+        Stmt::ShowTables { schema, pattern } => {
+            show::tables(state, session, schema.as_ref(), pattern.as_deref())
+        }
+        Stmt::ShowSchemas { catalog, pattern } => {
+            show::schemas(state, session, catalog.as_deref(), pattern.as_deref())
+        }
+        Stmt::ShowCatalogs { pattern } => show::catalogs(state, session, pattern.as_deref()),
         Stmt::SetTags { target, tags } => governance::set_tags(state, session, target, tags),
         Stmt::UnsetTags { target, keys } => governance::unset_tags(state, session, target, keys),
         Stmt::SetComment { target, comment } => {

@@ -382,10 +382,46 @@ fn parse_show(p: &mut Parser) -> SqlResult<Stmt> {
     if p.parse_keywords(&[Keyword::CREATE, Keyword::TABLE]) {
         return Ok(Stmt::ShowCreateTable(parse_name(p)?));
     }
+    if p.parse_keyword(Keyword::TABLES) {
+        let schema = parse_in(p)?.map(|n| name_of(&n)).transpose()?;
+        return Ok(Stmt::ShowTables {
+            schema,
+            pattern: parse_like(p)?,
+        });
+    }
+    if p.parse_keyword(Keyword::SCHEMAS) || p.parse_keyword(Keyword::DATABASES) {
+        let catalog = parse_in(p)?.map(|n| n.to_string().to_lowercase());
+        return Ok(Stmt::ShowSchemas {
+            catalog,
+            pattern: parse_like(p)?,
+        });
+    }
+    if p.parse_keyword(Keyword::CATALOGS) {
+        return Ok(Stmt::ShowCatalogs {
+            pattern: parse_like(p)?,
+        });
+    }
     Err(SqlError::unsupported(format!(
-        "SHOW {} (the emulator executes SHOW CREATE TABLE; query information_schema instead)",
+        "SHOW {} (the emulator executes SHOW CREATE TABLE, TABLES, SCHEMAS and CATALOGS; query information_schema for the rest)",
         p.peek_token().token
     )))
+}
+
+/// `IN name` or `FROM name`.
+fn parse_in(p: &mut Parser) -> SqlResult<Option<ObjectName>> {
+    if p.parse_keyword(Keyword::IN) || p.parse_keyword(Keyword::FROM) {
+        return Ok(Some(p.parse_object_name(false).map_err(perr)?));
+    }
+    Ok(None)
+}
+
+/// `[LIKE] 'pattern'`: Databricks' pattern, `*` any run and `|` alternatives.
+fn parse_like(p: &mut Parser) -> SqlResult<Option<String>> {
+    let like = p.parse_keyword(Keyword::LIKE);
+    if like || matches!(p.peek_token().token, Token::SingleQuotedString(_)) {
+        return Ok(Some(p.parse_literal_string().map_err(perr)?));
+    }
+    Ok(None)
 }
 
 fn table_of(t: &TableObject) -> SqlResult<Name> {

@@ -216,7 +216,7 @@ fn bad_and_unsupported_sql_is_refused_with_its_error_class() {
     }
     for unsupported in [
         "UPDATE t SET a = 1 FROM u",
-        "SHOW TABLES",
+        "SHOW FUNCTIONS",
         "CREATE SCHEMA x",
         "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",
     ] {
@@ -233,6 +233,9 @@ fn only_reads_are_not_mutating() {
         "DESCRIBE HISTORY t",
         "DESCRIBE t",
         "SHOW CREATE TABLE t",
+        "SHOW TABLES IN s",
+        "SHOW SCHEMAS",
+        "SHOW CATALOGS",
     ] {
         assert!(!is_mutating(&ok(read)), "{read}");
     }

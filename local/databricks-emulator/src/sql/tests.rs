@@ -706,6 +706,49 @@ fn information_schema_lists_tables_views_and_columns() {
 }
 
 #[test]
+fn show_tables_schemas_and_catalogs() {
+    let mut s = state();
+    ok(&mut s, "CREATE TABLE orders (id INT)");
+    ok(&mut s, "CREATE TABLE items (id INT)");
+    ok(&mut s, "CREATE VIEW v AS SELECT id FROM orders");
+    let r = ok(&mut s, "SHOW TABLES");
+    assert_eq!(
+        r.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["database", "tableName", "isTemporary"]
+    );
+    assert_eq!(
+        rows(&r)
+            .iter()
+            .map(|r| r[1].clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["items", "orders", "v"]
+    );
+    assert_eq!(
+        rows(&ok(&mut s, "SHOW TABLES IN main.s LIKE 'o*|v'")).len(),
+        2
+    );
+    assert_eq!(
+        run(&mut s, "SHOW TABLES IN main.nope")
+            .unwrap_err()
+            .error_class,
+        "SCHEMA_NOT_FOUND"
+    );
+    assert_eq!(
+        rows(&ok(&mut s, "SHOW SCHEMAS IN main")),
+        [[Some("s".into())]]
+    );
+    assert_eq!(rows(&ok(&mut s, "SHOW CATALOGS")), [[Some("main".into())]]);
+    with_share(&mut s);
+    assert_eq!(
+        rows(&ok(&mut s, "SHOW TABLES IN shared.s"))[0][1].as_deref(),
+        Some("orders")
+    );
+}
+
+#[test]
 fn describe_and_show_create_table() {
     let mut s = state();
     ok(&mut s, "CREATE TABLE t (id BIGINT NOT NULL COMMENT 'k', name STRING) USING DELTA PARTITIONED BY (name) COMMENT 'tbl' TBLPROPERTIES ('a' = 'b')");

@@ -489,12 +489,22 @@ fn manifest(
         .iter()
         .enumerate()
         .map(|(i, (name, type_text))| {
-            json!({
+            let mut c = json!({
                 "name": name,
                 "type_text": type_text.to_uppercase(),
                 "type_name": sql::value::type_name(type_text),
                 "position": i,
-            })
+            });
+            // decimal(p,s) also reports its precision and scale.
+            if let Some((p, s)) = type_text
+                .strip_prefix("decimal(")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|r| r.split_once(','))
+            {
+                c["type_precision"] = json!(p.trim().parse::<i64>().unwrap_or(10));
+                c["type_scale"] = json!(s.trim().parse::<i64>().unwrap_or(0));
+            }
+            c
         })
         .collect();
     let chunks: Vec<Value> = (0..chunk_count(rows.len()))

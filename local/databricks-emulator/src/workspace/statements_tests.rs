@@ -26,6 +26,14 @@ fn results_are_paged_in_chunks() {
         json!({"name": "id", "type_text": "BIGINT", "type_name": "LONG", "position": 0})
     );
     assert_eq!(m["chunks"][2]["row_offset"], 200);
+    let dec = manifest(
+        "s2",
+        &[("d".to_string(), "decimal(12,3)".to_string())],
+        &[],
+        false,
+    );
+    assert_eq!(dec["schema"]["columns"][0]["type_precision"], 12);
+    assert_eq!(dec["schema"]["columns"][0]["type_scale"], 3);
     assert_eq!(m["chunks"][2]["row_count"], 50);
     let first = chunk("s1", &rows, 0);
     assert_eq!(first["next_chunk_index"], 1);
