@@ -39,7 +39,7 @@ pub fn columns_of(specs: &[ColumnSpec], partitioned_by: &[String]) -> Vec<Column
         .map(|c| Column {
             name: c.name.clone(),
             type_text: c.type_text.clone(),
-            type_name: type_name(&c.type_text).to_string(),
+            type_name: catalog_type_name(&c.type_text).to_string(),
             nullable: c.nullable,
             comment: c.comment.clone(),
             partition_index: partitioned_by
@@ -48,6 +48,16 @@ pub fn columns_of(specs: &[ColumnSpec], partitioned_by: &[String]) -> Vec<Column
                 .map(|i| i as i64),
         })
         .collect()
+}
+
+/// The catalog API's `ColumnTypeName`, which differs from the result-set type names
+/// only for TIMESTAMP_NTZ.
+fn catalog_type_name(type_text: &str) -> &'static str {
+    if type_text.starts_with("timestamp_ntz") {
+        "TIMESTAMP_NTZ"
+    } else {
+        type_name(type_text)
+    }
 }
 
 fn result_columns(cols: &[ResultColumn]) -> Vec<ColumnSpec> {

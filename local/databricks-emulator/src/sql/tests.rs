@@ -393,7 +393,12 @@ fn sql_functions_are_stored_as_function_info() {
         s.metastore_data["m"].functions["main.s.f"]["function_id"],
         id
     );
+    ok(&mut s, "GRANT EXECUTE ON FUNCTION main.s.f TO `etl`");
+    assert!(s.metastore_data["m"].grants["FUNCTION/main.s.f"]["etl"].contains("EXECUTE"));
     ok(&mut s, "DROP FUNCTION f");
+    assert!(!s.metastore_data["m"]
+        .grants
+        .contains_key("FUNCTION/main.s.f"));
     assert_eq!(
         run(&mut s, "DROP FUNCTION f").unwrap_err().error_class,
         "ROUTINE_NOT_FOUND"

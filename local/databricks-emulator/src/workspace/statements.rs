@@ -267,7 +267,8 @@ async fn submit(
             .map(|r| r.seq + 1)
             .max()
             .unwrap_or(0);
-        let id = format!("01ef{}", &new_uuid().replace('-', "")[4..]);
+        // Statement ids look like Databricks' (a UUID whose first group starts 01ef).
+        let id = format!("01ef{}", &new_uuid()[4..]);
         let record = StatementRecord {
             statement_id: id.clone(),
             seq,
