@@ -8,6 +8,7 @@
 //! Everything here is pure over `&mut State`: no clock reads (the session carries
 //! `now_ms`), no I/O, so the engine is unit-tested without a server.
 
+mod aggregate;
 pub mod ast;
 mod clone;
 mod ddl;

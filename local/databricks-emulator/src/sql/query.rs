@@ -1,8 +1,8 @@
 //! SELECT over one relation (a table, a view through its definition, or an
 //! `information_schema` view), or over no relation: WHERE, projections (columns,
-//! `*`, expressions, aliases), aggregates without GROUP BY (count, sum, min, max,
-//! avg), DISTINCT, ORDER BY, LIMIT and OFFSET. Joins, GROUP BY, set operations and
-//! CTEs are refused as unsupported.
+//! `*`, expressions, aliases), aggregates over all rows or per GROUP BY group
+//! (`aggregate`), DISTINCT, ORDER BY, LIMIT and OFFSET. Joins, HAVING, set operations
+//! and CTEs are refused as unsupported.
 
 use std::cmp::Ordering;
 
@@ -12,6 +12,7 @@ use sqlparser::ast::{
     SelectItem, SetExpr, TableFactor,
 };
 
+use super::aggregate::{aggregate, aggregate_name, group, is_aggregate_item};
 use super::ast::Name;
 use super::error::{SqlError, SqlResult};
 use super::expr::{call_args, compare, eval, literal, RowView};
@@ -39,10 +40,12 @@ pub fn run_query(
         SetExpr::Query(inner) => return run_query(state, session, inner, depth),
         other => return Err(SqlError::unsupported(format!("the query form {other}"))),
     };
-    if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
-        || select.having.is_some()
-    {
-        return Err(SqlError::unsupported("GROUP BY and HAVING"));
+    let group_keys: &[Expr] = match &select.group_by {
+        GroupByExpr::Expressions(keys, modifiers) if modifiers.is_empty() => keys,
+        _ => return Err(SqlError::unsupported("GROUP BY ALL and GROUP BY modifiers")),
+    };
+    if select.having.is_some() {
+        return Err(SqlError::unsupported("HAVING"));
     }
     let (relation, relation_name) = match select.from.as_slice() {
         [] => (
@@ -90,8 +93,12 @@ pub fn run_query(
         names: &names,
         relation: &relation_name,
     };
-    let mut out = if select.projection.iter().any(is_aggregate_item) {
-        aggregate(&input, &select.projection, &kept)?
+    let mut out = if !group_keys.is_empty() {
+        let mut grouped = group(&input, &select.projection, &kept, group_keys)?;
+        sort_output(&input, &mut grouped, q)?;
+        grouped
+    } else if select.projection.iter().any(is_aggregate_item) {
+        aggregate(&input, &select.projection, &kept, &[])?
     } else {
         project(&input, &select.projection, &kept, q)?
     };
@@ -147,10 +154,10 @@ fn check_references(
 }
 
 /// The relation a query reads.
-struct Input<'a> {
-    columns: &'a [ResultColumn],
-    names: &'a [String],
-    relation: &'a str,
+pub(super) struct Input<'a> {
+    pub columns: &'a [ResultColumn],
+    pub names: &'a [String],
+    pub relation: &'a str,
 }
 
 /// A table's rows, a view's result, or an information_schema view.
@@ -206,28 +213,9 @@ pub fn load_relation(
     })
 }
 
-fn aggregate_name(e: &Expr) -> Option<String> {
-    match e {
-        Expr::Function(f) => {
-            let n = f.name.to_string().to_lowercase();
-            matches!(n.as_str(), "count" | "sum" | "min" | "max" | "avg").then_some(n)
-        }
-        _ => None,
-    }
-}
-
-fn is_aggregate_item(item: &SelectItem) -> bool {
-    match item {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-            aggregate_name(e).is_some()
-        }
-        _ => false,
-    }
-}
-
 /// The column name Databricks gives an unaliased expression: a column keeps its
 /// name, `count(*)` is `count(1)`, anything else its SQL text.
-fn default_name(e: &Expr) -> String {
+pub(super) fn default_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => i.value.clone(),
         Expr::CompoundIdentifier(parts) => {
@@ -245,7 +233,7 @@ fn default_name(e: &Expr) -> String {
     }
 }
 
-fn column_type(input: &Input, e: &Expr) -> Option<String> {
+pub(super) fn column_type(input: &Input, e: &Expr) -> Option<String> {
     let name = match e {
         Expr::Identifier(i) => i.value.to_lowercase(),
         Expr::CompoundIdentifier(p) => p.last()?.value.to_lowercase(),
@@ -253,101 +241,6 @@ fn column_type(input: &Input, e: &Expr) -> Option<String> {
     };
     let i = input.names.iter().position(|n| *n == name)?;
     Some(input.columns[i].type_text.clone())
-}
-
-fn aggregate(input: &Input, items: &[SelectItem], rows: &[Vec<Value>]) -> SqlResult<ResultSet> {
-    let mut columns = Vec::new();
-    let mut values = Vec::new();
-    for item in items {
-        let (e, alias) = match item {
-            SelectItem::UnnamedExpr(e) => (e, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            _ => return Err(SqlError::unsupported("* together with aggregates")),
-        };
-        let name = alias.unwrap_or_else(|| default_name(e));
-        let (value, type_text) = match (aggregate_name(e), e) {
-            (Some(agg), Expr::Function(f)) => aggregate_one(input, &agg, f, rows)?,
-            _ => {
-                let v = literal(e).map_err(|_| {
-                    SqlError::new(
-                        "MISSING_AGGREGATION",
-                        "42803",
-                        format!("The non-aggregating expression {e} is based on columns which are not participating in the GROUP BY clause."),
-                    )
-                })?;
-                (v.clone(), type_of_value(&v).to_string())
-            }
-        };
-        columns.push(ResultColumn::new(&name, &type_text));
-        values.push(value);
-    }
-    Ok(ResultSet {
-        columns,
-        rows: vec![values],
-    })
-}
-
-fn aggregate_one(
-    input: &Input,
-    agg: &str,
-    f: &sqlparser::ast::Function,
-    rows: &[Vec<Value>],
-) -> SqlResult<(Value, String)> {
-    let arg = match call_args(f)?.as_slice() {
-        [FunctionArgExpr::Wildcard] if agg == "count" => None,
-        [FunctionArgExpr::Expr(e)] => Some(e.clone()),
-        _ => return Err(SqlError::unsupported(format!("{f}"))),
-    };
-    let Some(arg) = arg else {
-        return Ok((json!(rows.len() as i64), "bigint".to_string()));
-    };
-    let mut vals = Vec::new();
-    for r in rows {
-        let v = eval(
-            &arg,
-            &RowView {
-                columns: input.names,
-                values: r,
-                relation: input.relation,
-            },
-        )?;
-        if !v.is_null() {
-            vals.push(v);
-        }
-    }
-    let arg_type = column_type(input, &arg)
-        .or_else(|| vals.first().map(|v| type_of_value(v).to_string()))
-        .unwrap_or_else(|| "double".to_string());
-    let nums = || vals.iter().filter_map(super::value::as_f64);
-    Ok(match agg {
-        "count" => (json!(vals.len() as i64), "bigint".to_string()),
-        "sum" if vals.is_empty() => (Value::Null, "bigint".to_string()),
-        "sum" if vals.iter().all(|v| v.is_i64()) => (
-            json!(vals
-                .iter()
-                .filter_map(Value::as_i64)
-                .fold(0i64, i64::wrapping_add)),
-            "bigint".to_string(),
-        ),
-        "sum" => (json!(nums().sum::<f64>()), "double".to_string()),
-        "avg" if vals.is_empty() => (Value::Null, "double".to_string()),
-        "avg" => (
-            json!(nums().sum::<f64>() / vals.len() as f64),
-            "double".to_string(),
-        ),
-        _ => {
-            let pick = if agg == "min" {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
-            let best = vals.iter().fold(None::<&Value>, |best, v| match best {
-                Some(b) if compare(v, b) != Some(pick) => Some(b),
-                _ => Some(v),
-            });
-            (best.cloned().unwrap_or(Value::Null), arg_type)
-        }
-    })
 }
 
 fn project(
@@ -463,6 +356,21 @@ fn sort(
     });
     let sorted: Vec<(Vec<Value>, Vec<Value>)> = idx.iter().map(|&i| rows[i].clone()).collect();
     rows.clone_from_slice(&sorted);
+    Ok(())
+}
+
+/// ORDER BY of a grouped result: keys read its output columns (names and aliases).
+fn sort_output(input: &Input, out: &mut ResultSet, q: &Query) -> SqlResult<()> {
+    let names: Vec<String> = out.columns.iter().map(|c| c.name.to_lowercase()).collect();
+    let no_source = Input {
+        columns: &[],
+        names: &[],
+        relation: input.relation,
+    };
+    let mut pairs: Vec<(Vec<Value>, Vec<Value>)> =
+        out.rows.drain(..).map(|r| (vec![], r)).collect();
+    sort(&no_source, &names, &mut pairs, q)?;
+    out.rows = pairs.into_iter().map(|(_, r)| r).collect();
     Ok(())
 }
 

@@ -99,6 +99,48 @@ fn create_insert_select_count_and_filter() {
 }
 
 #[test]
+fn group_by_aggregates_per_key() {
+    let mut s = state();
+    ok(&mut s, "CREATE TABLE sales (region STRING, amount INT)");
+    ok(
+        &mut s,
+        "INSERT INTO sales VALUES ('eu', 1), ('us', 5), ('eu', 2), (NULL, 7)",
+    );
+    let r = ok(&mut s, "SELECT region, count(*) AS n, sum(amount) FROM sales GROUP BY region ORDER BY n DESC, region");
+    assert_eq!(
+        r.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["region", "n", "sum(amount)"]
+    );
+    assert_eq!(r.columns[0].type_text, "string");
+    assert_eq!(
+        rows(&r),
+        [
+            [Some("eu".into()), Some("2".into()), Some("3".into())],
+            [None, Some("1".into()), Some("7".into())],
+            [Some("us".into()), Some("1".into()), Some("5".into())],
+        ]
+    );
+    let e = run(&mut s, "SELECT region, amount FROM sales GROUP BY region").unwrap_err();
+    assert_eq!(
+        (e.error_class.as_str(), e.sql_state.as_str()),
+        ("MISSING_AGGREGATION", "42803")
+    );
+    let r = ok(
+        &mut s,
+        "SELECT table_schema, count(*) FROM system.information_schema.tables GROUP BY table_schema",
+    );
+    assert_eq!(rows(&r), [[Some("s".into()), Some("1".into())]]);
+    let none = ok(
+        &mut s,
+        "SELECT region, count(*) FROM sales WHERE amount > 100 GROUP BY region",
+    );
+    assert_eq!((none.columns.len(), none.rows.len()), (2, 0));
+}
+
+#[test]
 fn every_write_is_a_delta_commit() {
     let mut s = state();
     ok(&mut s, "CREATE TABLE t (id INT)");
