@@ -1,7 +1,7 @@
 //! `system.information_schema.*` (every catalog of the metastore) and
 //! `<catalog>.information_schema.*` (that catalog only): catalogs, schemata, tables,
-//! views, columns, the privilege views and the tag views, with Databricks' column
-//! names. Tables read through a share catalog are listed under that catalog.
+//! views, columns, routines, volumes, the privilege views and the tag views, with
+//! Databricks' column names. Tables read through a share catalog are listed under that catalog.
 
 use serde_json::{json, Value};
 
@@ -43,6 +43,8 @@ pub fn relation(state: &State, session: &Session, name: &Name) -> SqlResult<Opti
             privileges(d, &view, &in_scope)
         }
         "catalog_tags" | "schema_tags" | "table_tags" | "column_tags" => tags(d, &view, &in_scope),
+        "routines" => routines(d, &in_scope),
+        "volumes" => volumes(d, &in_scope),
         other => {
             return Err(SqlError::table_not_found(&format!(
                 "{catalog}.information_schema.{other}"
@@ -362,4 +364,109 @@ fn tags(d: &MetastoreData, view: &str, in_scope: &dyn Fn(&str) -> bool) -> Resul
     let mut cols = names.to_vec();
     cols.extend(["tag_name", "tag_value"]);
     rs(&cols, rows)
+}
+
+/// Three-part names of a map keyed `catalog.schema.name`, in scope.
+fn three_parts<'a>(
+    map: &'a std::collections::BTreeMap<String, Value>,
+    in_scope: &'a dyn Fn(&str) -> bool,
+) -> impl Iterator<Item = ([&'a str; 3], &'a Value)> + 'a {
+    map.iter().filter_map(move |(full, v)| {
+        let mut p = full.splitn(3, '.');
+        let parts = [p.next()?, p.next()?, p.next()?];
+        in_scope(parts[0]).then_some((parts, v))
+    })
+}
+
+fn routines(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
+    let rows = three_parts(&d.functions, in_scope)
+        .map(|([c, s, n], f)| {
+            let yes_no = |b: bool| json!(if b { "YES" } else { "NO" });
+            vec![
+                json!(c),
+                json!(s),
+                json!(n),
+                json!(c),
+                json!(s),
+                json!(n),
+                f["owner"].clone(),
+                json!("FUNCTION"),
+                f["data_type"].clone(),
+                f["full_data_type"].clone(),
+                f["routine_body"].clone(),
+                f["routine_definition"].clone(),
+                yes_no(f["is_deterministic"].as_bool().unwrap_or(true)),
+                f["sql_data_access"].clone(),
+                yes_no(f["is_null_call"].as_bool().unwrap_or(false)),
+                f["security_type"].clone(),
+                f["comment"].clone(),
+                ts(&f["created_at"]),
+                f["created_by"].clone(),
+                ts(&f["updated_at"]),
+                f["updated_by"].clone(),
+            ]
+        })
+        .collect();
+    rs(
+        &[
+            "specific_catalog",
+            "specific_schema",
+            "specific_name",
+            "routine_catalog",
+            "routine_schema",
+            "routine_name",
+            "routine_owner",
+            "routine_type",
+            "data_type",
+            "full_data_type",
+            "routine_body",
+            "routine_definition",
+            "is_deterministic",
+            "sql_data_access",
+            "is_null_call",
+            "security_type",
+            "comment",
+            "created",
+            "created_by",
+            "last_altered",
+            "last_altered_by",
+        ],
+        rows,
+    )
+}
+
+fn volumes(d: &MetastoreData, in_scope: &dyn Fn(&str) -> bool) -> ResultSet {
+    let rows = three_parts(&d.volumes, in_scope)
+        .map(|([c, s, n], v)| {
+            vec![
+                json!(c),
+                json!(s),
+                json!(n),
+                v["volume_type"].clone(),
+                v["owner"].clone(),
+                v["comment"].clone(),
+                v["storage_location"].clone(),
+                ts(&v["created_at"]),
+                v["created_by"].clone(),
+                ts(&v["updated_at"]),
+                v["updated_by"].clone(),
+            ]
+        })
+        .collect();
+    rs(
+        &[
+            "volume_catalog",
+            "volume_schema",
+            "volume_name",
+            "volume_type",
+            "volume_owner",
+            "comment",
+            "storage_location",
+            "created",
+            "created_by",
+            "last_altered",
+            "last_altered_by",
+        ],
+        rows,
+    )
 }

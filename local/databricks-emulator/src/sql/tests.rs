@@ -435,6 +435,16 @@ fn sql_functions_are_stored_as_function_info() {
         s.metastore_data["m"].functions["main.s.f"]["function_id"],
         id
     );
+    let r = ok(&mut s, "SELECT routine_name, data_type, routine_definition, is_deterministic FROM main.information_schema.routines");
+    assert_eq!(
+        rows(&r),
+        [[
+            Some("f".into()),
+            Some("INT".into()),
+            Some("1".into()),
+            Some("YES".into())
+        ]]
+    );
     ok(&mut s, "GRANT EXECUTE ON FUNCTION main.s.f TO `etl`");
     assert!(s.metastore_data["m"].grants["FUNCTION/main.s.f"]["etl"].contains("EXECUTE"));
     ok(&mut s, "DROP FUNCTION f");
