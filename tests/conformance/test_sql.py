@@ -238,3 +238,24 @@ def test_warehouse_edit(w, warehouse):
         w.warehouses.edit(warehouse.id, cluster_size="Huge")
     with pytest.raises(errors.NotFound):
         w.warehouses.edit("0123456789abcdef", cluster_size="Small")
+
+
+def test_grants_tags_and_comments_land_where_the_rest_api_reads_them(w, warehouse, schema):
+    cat = schema.catalog_name
+    ok(w, warehouse, schema, f"GRANT USE CATALOG, BROWSE ON CATALOG {cat} TO `data-readers`")
+    ok(w, warehouse, schema, f"GRANT USE SCHEMA ON SCHEMA {schema.full_name} TO `data-readers`")
+    ok(w, warehouse, schema, f"REVOKE BROWSE ON CATALOG {cat} FROM `data-readers`")
+    grants = w.grants.get("catalog", cat).privilege_assignments
+    assert [(g.principal, sorted(p.value for p in g.privileges)) for g in grants] == [("data-readers", ["USE_CATALOG"])]
+    schema_grants = w.grants.get("schema", schema.full_name).privilege_assignments
+    assert [g.principal for g in schema_grants] == ["data-readers"]
+    ok(w, warehouse, schema, f"COMMENT ON CATALOG {cat} IS 'replicated'")
+    ok(w, warehouse, schema, f"COMMENT ON SCHEMA {schema.full_name} IS 'sales data'")
+    assert w.catalogs.get(cat).comment == "replicated"
+    assert w.schemas.get(schema.full_name).comment == "sales data"
+    ok(w, warehouse, schema, f"ALTER CATALOG {cat} SET TAGS ('env' = 'dr')")
+    tags = ok(w, warehouse, schema, f"SELECT catalog_name, tag_name, tag_value FROM {cat}.information_schema.catalog_tags")
+    assert tags.result.data_array == [[cat, "env", "dr"]]
+    # Granting on something that does not exist fails as Databricks does.
+    missing = run(w, warehouse, schema, "GRANT SELECT ON TABLE no_such_table TO `data-readers`")
+    assert missing.status.state == sql.StatementState.FAILED and missing.status.sql_state == "42P01"
