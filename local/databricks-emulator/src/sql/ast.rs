@@ -50,6 +50,8 @@ pub struct TableOptions {
     pub comment: Option<String>,
     pub properties: Vec<(String, String)>,
     pub partitioned_by: Vec<String>,
+    /// Liquid clustering columns (`CLUSTER BY (a, b)`; `CLUSTER BY AUTO` is `["AUTO"]`).
+    pub cluster_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -199,6 +199,12 @@ pub fn create_table(state: &mut State, session: &Session, c: &CreateTable) -> Sq
     if let Some(d) = &c.options.comment {
         params.push(("description", d.clone()));
     }
+    if !c.options.cluster_by.is_empty() {
+        params.push((
+            "clusterBy",
+            serde_json::to_string(&c.options.cluster_by).unwrap_or_default(),
+        ));
+    }
     commit(&mut record, session, &operation, &params);
     data_mut(state, session).tables.insert(full, record);
     Ok(ResultSet::empty())

@@ -303,6 +303,18 @@ fn parse_table_options(p: &mut Parser) -> SqlResult<TableOptions> {
             o.comment = Some(p.parse_literal_string().map_err(perr)?);
         } else if p.parse_keyword(Keyword::TBLPROPERTIES) {
             o.properties.extend(parse_key_values(p, true)?);
+        } else if p.parse_keywords(&[Keyword::CLUSTER, Keyword::BY]) {
+            o.cluster_by = if parse_word(p, "AUTO") {
+                vec!["AUTO".to_string()]
+            } else if parse_word(p, "NONE") {
+                vec![]
+            } else {
+                p.parse_parenthesized_column_list(sqlparser::parser::IsOptional::Mandatory, false)
+                    .map_err(perr)?
+                    .into_iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect()
+            };
         } else if p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
             o.partitioned_by = p
                 .parse_parenthesized_column_list(sqlparser::parser::IsOptional::Mandatory, false)

@@ -23,6 +23,14 @@ fn create_table_with_every_clause() {
     assert_eq!(c.options.location.as_deref(), Some("s3://b/p"));
     assert_eq!(c.options.comment.as_deref(), Some("tbl"));
     assert_eq!(c.options.partitioned_by, ["id"]);
+    let Stmt::CreateTable(lc) = ok("CREATE TABLE t (a INT, b INT) CLUSTER BY (a, B)") else {
+        panic!()
+    };
+    assert_eq!(lc.options.cluster_by, ["a", "b"]);
+    let Stmt::CreateTable(auto) = ok("CREATE TABLE t (a INT) CLUSTER BY AUTO") else {
+        panic!()
+    };
+    assert_eq!(auto.options.cluster_by, ["AUTO"]);
     assert_eq!(
         c.options.properties,
         [
