@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlparser::ast::{Expr, FunctionArgExpr, SelectItem};
 
 use super::error::{SqlError, SqlResult};
-use super::expr::{call_args, compare, eval, literal, RowView};
+use super::expr::{call_args, call_is_distinct, compare, eval, literal, RowView};
 use super::query::{column_type, default_name, Input};
 use super::value::type_of_value;
 use super::{ResultColumn, ResultSet};
@@ -96,6 +96,7 @@ fn aggregate_one(
     let Some(arg) = arg else {
         return Ok((json!(rows.len() as i64), "bigint".to_string()));
     };
+    let distinct = call_is_distinct(f);
     let mut vals = Vec::new();
     for r in rows {
         let v = eval(
@@ -106,7 +107,8 @@ fn aggregate_one(
                 relation: input.relation,
             },
         )?;
-        if !v.is_null() {
+        // NULLs do not count; with DISTINCT, neither do repeats.
+        if !v.is_null() && !(distinct && vals.contains(&v)) {
             vals.push(v);
         }
     }

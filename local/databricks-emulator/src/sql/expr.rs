@@ -263,8 +263,20 @@ pub fn like(s: &str, pattern: &str) -> bool {
     next[0]
 }
 
-/// The plain (unnamed) arguments of a call.
+/// Whether a call is written `f(DISTINCT ...)`.
+pub fn call_is_distinct(f: &sqlparser::ast::Function) -> bool {
+    matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment == Some(sqlparser::ast::DuplicateTreatment::Distinct))
+}
+
+/// The plain (unnamed) arguments of a call. Window (OVER), FILTER, WITHIN GROUP and
+/// argument clauses are refused rather than ignored.
 pub fn call_args(f: &sqlparser::ast::Function) -> SqlResult<Vec<&FunctionArgExpr>> {
+    let has_clauses = matches!(&f.args, FunctionArguments::List(l) if !l.clauses.is_empty());
+    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() || has_clauses {
+        return Err(SqlError::unsupported(format!(
+            "{f} (window functions, FILTER, WITHIN GROUP and argument clauses)"
+        )));
+    }
     match &f.args {
         FunctionArguments::None => Ok(vec![]),
         FunctionArguments::List(list) => list
@@ -281,6 +293,9 @@ pub fn call_args(f: &sqlparser::ast::Function) -> SqlResult<Vec<&FunctionArgExpr
 
 fn function(f: &sqlparser::ast::Function, row: &RowView) -> SqlResult<Value> {
     let name = f.name.to_string().to_lowercase();
+    if call_is_distinct(f) {
+        return Err(SqlError::unsupported(format!("{name}(DISTINCT ...)")));
+    }
     let mut args = Vec::new();
     for a in call_args(f)? {
         match a {

@@ -451,6 +451,18 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
             if ins.overwrite {
                 return Err(SqlError::unsupported("INSERT OVERWRITE"));
             }
+            if ins.partitioned.is_some()
+                || ins.by_name
+                || ins.returning.is_some()
+                || ins.on.is_some()
+                || !ins.assignments.is_empty()
+                || ins.replace_into
+                || ins.ignore
+            {
+                return Err(SqlError::unsupported(
+                    "INSERT with PARTITION, BY NAME, RETURNING, ON CONFLICT or SET",
+                ));
+            }
             let table = table_of(&ins.table)?;
             let columns = ins
                 .columns
@@ -473,6 +485,16 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
             })
         }
         Statement::Delete(d) => {
+            if d.using.is_some()
+                || d.returning.is_some()
+                || !d.order_by.is_empty()
+                || d.limit.is_some()
+                || !d.tables.is_empty()
+            {
+                return Err(SqlError::unsupported(
+                    "DELETE with USING, RETURNING, ORDER BY, LIMIT or several tables",
+                ));
+            }
             let from = match &d.from {
                 FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
             };
@@ -496,6 +518,11 @@ fn from_sqlparser(s: Statement) -> SqlResult<Stmt> {
 fn from_update(u: sqlparser::ast::Update) -> SqlResult<Stmt> {
     if u.from.is_some() || !u.table.joins.is_empty() {
         return Err(SqlError::unsupported("UPDATE ... FROM"));
+    }
+    if u.returning.is_some() || !u.order_by.is_empty() || u.limit.is_some() {
+        return Err(SqlError::unsupported(
+            "UPDATE with RETURNING, ORDER BY or LIMIT",
+        ));
     }
     let table = match &u.table.relation {
         TableFactor::Table { name, .. } => name_of(name)?,

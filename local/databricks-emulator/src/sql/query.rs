@@ -40,6 +40,7 @@ pub fn run_query(
         SetExpr::Query(inner) => return run_query(state, session, inner, depth),
         other => return Err(SqlError::unsupported(format!("the query form {other}"))),
     };
+    refuse_unsupported_clauses(q, select)?;
     let group_keys: &[Expr] = match &select.group_by {
         GroupByExpr::Expressions(keys, modifiers) if modifiers.is_empty() => keys,
         _ => return Err(SqlError::unsupported("GROUP BY ALL and GROUP BY modifiers")),
@@ -56,7 +57,13 @@ pub fn run_query(
             String::new(),
         ),
         [one] if one.joins.is_empty() => match &one.relation {
-            TableFactor::Table { name, .. } => {
+            TableFactor::Table {
+                name,
+                args: None,
+                version: None,
+                sample: None,
+                ..
+            } => {
                 let name = name_of(name)?;
                 (
                     load_relation(state, session, &name, depth)?,
@@ -116,6 +123,57 @@ pub fn run_query(
     }
     apply_limit(&mut out, q)?;
     Ok(out)
+}
+
+/// Clauses the engine does not execute fail the query instead of being ignored.
+fn refuse_unsupported_clauses(q: &Query, s: &sqlparser::ast::Select) -> SqlResult<()> {
+    let query_clauses = [
+        ("FETCH", q.fetch.is_some()),
+        (
+            "FOR UPDATE/SHARE",
+            !q.locks.is_empty() || q.for_clause.is_some(),
+        ),
+        (
+            "SETTINGS/FORMAT",
+            q.settings.is_some() || q.format_clause.is_some(),
+        ),
+        ("pipe operators", !q.pipe_operators.is_empty()),
+    ];
+    let select_clauses = [
+        ("TOP", s.top.is_some()),
+        ("SELECT INTO", s.into.is_some()),
+        ("LATERAL VIEW", !s.lateral_views.is_empty()),
+        ("QUALIFY", s.qualify.is_some()),
+        (
+            "CLUSTER/DISTRIBUTE/SORT BY",
+            !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty(),
+        ),
+        ("WINDOW", !s.named_window.is_empty()),
+        (
+            "PREWHERE/CONNECT BY",
+            s.prewhere.is_some() || !s.connect_by.is_empty(),
+        ),
+        ("EXCLUDE", s.exclude.is_some()),
+    ];
+    let wildcard_options = s.projection.iter().any(|item| match item {
+        SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o) => {
+            o.opt_ilike.is_some()
+                || o.opt_exclude.is_some()
+                || o.opt_except.is_some()
+                || o.opt_replace.is_some()
+                || o.opt_rename.is_some()
+        }
+        _ => false,
+    });
+    match query_clauses
+        .iter()
+        .chain(select_clauses.iter())
+        .chain([("* EXCEPT/REPLACE", wildcard_options)].iter())
+        .find(|(_, present)| *present)
+    {
+        Some((what, _)) => Err(SqlError::unsupported(format!("SELECT with {what}"))),
+        None => Ok(()),
+    }
 }
 
 /// Fails on a reference to a column the relation does not have, also when it has

@@ -123,6 +123,25 @@ fn group_by_aggregates_per_key() {
             [Some("us".into()), Some("1".into()), Some("5".into())],
         ]
     );
+    let r = ok(
+        &mut s,
+        "SELECT count(DISTINCT region), count(region), sum(DISTINCT amount) FROM sales",
+    );
+    assert_eq!(
+        rows(&r),
+        [[Some("2".into()), Some("3".into()), Some("15".into())]]
+    );
+    for refused in [
+        "SELECT count(*) OVER () FROM sales",
+        "SELECT count(*) FILTER (WHERE amount > 1) FROM sales",
+        "SELECT lower(DISTINCT region) FROM sales",
+    ] {
+        assert_eq!(
+            run(&mut s, refused).unwrap_err().sql_state,
+            "0A000",
+            "{refused}"
+        );
+    }
     let e = run(&mut s, "SELECT region, amount FROM sales GROUP BY region").unwrap_err();
     assert_eq!(
         (e.error_class.as_str(), e.sql_state.as_str()),
@@ -291,12 +310,19 @@ fn errors_carry_databricks_classes_and_sqlstates() {
         run(&mut s, "SELECT nope FROM t").unwrap_err().sql_state,
         "42703"
     );
-    assert_eq!(
-        run(&mut s, "SELECT * FROM t JOIN t u ON true")
-            .unwrap_err()
-            .sql_state,
-        "0A000"
-    );
+    for refused in [
+        "SELECT * FROM t JOIN t u ON true",
+        "SELECT * FROM t VERSION AS OF 1",
+        "SELECT * FROM t TABLESAMPLE (10 PERCENT)",
+        "SELECT * EXCEPT (id) FROM t",
+        "SELECT id FROM t QUALIFY id > 1",
+        "SELECT id FROM t UNION SELECT id FROM t",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "DELETE FROM t WHERE id = 1 LIMIT 1",
+    ] {
+        let e = run(&mut s, refused).unwrap_err();
+        assert_eq!(e.sql_state, "0A000", "{refused}: {}", e.message());
+    }
     assert_eq!(
         run(&mut s, "DROP TABLE nope").unwrap_err().sql_state,
         "42P01"
