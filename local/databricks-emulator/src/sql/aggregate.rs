@@ -108,7 +108,8 @@ fn aggregate_one(
             },
         )?;
         // NULLs do not count; with DISTINCT, neither do repeats.
-        if !v.is_null() && !(distinct && vals.contains(&v)) {
+        let repeated = distinct && vals.contains(&v);
+        if !v.is_null() && !repeated {
             vals.push(v);
         }
     }
