@@ -80,6 +80,7 @@ pub struct CreateView {
     pub name: Name,
     pub mode: CreateMode,
     pub comment: Option<String>,
+    pub properties: Vec<(String, String)>,
     pub query: Box<Query>,
     /// The query as written (the view's `view_definition`).
     pub definition: String,
@@ -156,6 +157,7 @@ pub enum Stmt {
     Query(Box<Query>),
     DescribeHistory(Name),
     DescribeTable(Name),
+    DescribeDetail(Name),
     ShowCreateTable(Name),
     /// SHOW TABLES [IN schema] [LIKE pattern]
     ShowTables {
@@ -227,6 +229,7 @@ impl Stmt {
             Stmt::Query(_) => "SELECT",
             Stmt::DescribeHistory(_) => "DESCRIBE HISTORY",
             Stmt::DescribeTable(_) => "DESCRIBE TABLE",
+            Stmt::DescribeDetail(_) => "DESCRIBE DETAIL",
             Stmt::ShowCreateTable(_) => "SHOW CREATE TABLE",
             Stmt::ShowTables { .. } => "SHOW TABLES",
             Stmt::ShowSchemas { .. } => "SHOW SCHEMAS",
@@ -248,6 +251,7 @@ pub fn is_mutating(stmt: &Stmt) -> bool {
         Stmt::Query(_)
             | Stmt::DescribeHistory(_)
             | Stmt::DescribeTable(_)
+            | Stmt::DescribeDetail(_)
             | Stmt::ShowCreateTable(_)
             | Stmt::ShowTables { .. }
             | Stmt::ShowSchemas { .. }

@@ -261,9 +261,14 @@ pub fn create_view(state: &mut State, session: &Session, v: &CreateView) -> SqlR
         .map(|t| json!({"table": {"table_full_name": t}}))
         .collect();
     info["view_dependencies"] = json!({"dependencies": deps});
-    if let Some(c) = &v.comment {
-        info["comment"] = json!(c);
-    }
+    apply_options(
+        &mut info,
+        &TableOptions {
+            comment: v.comment.clone(),
+            properties: v.properties.clone(),
+            ..TableOptions::default()
+        },
+    );
     let record = TableRecord {
         info,
         columns: columns_of(&result_columns(&result.columns), &[]),

@@ -124,6 +124,7 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
         Stmt::Query(q) => query::run_query(state, session, q, 0),
         Stmt::DescribeHistory(n) => describe::history(state, session, n),
         Stmt::DescribeTable(n) => describe::describe_table(state, session, n),
+        Stmt::DescribeDetail(n) => describe::detail(state, session, n),
         Stmt::ShowCreateTable(n) => describe::show_create_table(state, session, n),
         Stmt::ShowTables { schema, pattern } => {
             show::tables(state, session, schema.as_ref(), pattern.as_deref())

@@ -331,11 +331,12 @@ fn parse_table_options(p: &mut Parser) -> SqlResult<TableOptions> {
 fn parse_create_view(p: &mut Parser, sql: &str, mode: CreateMode) -> SqlResult<Stmt> {
     let name = parse_name(p)?;
     let mut comment = None;
+    let mut properties = Vec::new();
     loop {
         if p.parse_keyword(Keyword::COMMENT) {
             comment = Some(p.parse_literal_string().map_err(perr)?);
         } else if p.parse_keyword(Keyword::TBLPROPERTIES) {
-            parse_key_values(p, true)?;
+            properties.extend(parse_key_values(p, true)?);
         } else {
             break;
         }
@@ -347,6 +348,7 @@ fn parse_create_view(p: &mut Parser, sql: &str, mode: CreateMode) -> SqlResult<S
         name,
         mode,
         comment,
+        properties,
         query,
         definition,
     }))
@@ -378,6 +380,9 @@ fn parse_describe(p: &mut Parser) -> SqlResult<Stmt> {
     p.next_token();
     if p.parse_keyword(Keyword::HISTORY) {
         return Ok(Stmt::DescribeHistory(parse_name(p)?));
+    }
+    if p.parse_keyword(Keyword::DETAIL) {
+        return Ok(Stmt::DescribeDetail(parse_name(p)?));
     }
     if p.parse_keyword(Keyword::FUNCTION) || p.parse_keyword(Keyword::SCHEMA) {
         return Err(SqlError::unsupported(

@@ -241,6 +241,7 @@ fn only_reads_are_not_mutating() {
         "DESCRIBE HISTORY t",
         "DESCRIBE t",
         "SHOW CREATE TABLE t",
+        "DESCRIBE DETAIL t",
         "SHOW TABLES IN s",
         "SHOW SCHEMAS",
         "SHOW CATALOGS",

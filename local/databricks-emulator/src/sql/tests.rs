@@ -517,13 +517,20 @@ fn deep_clone_copies_and_a_re_clone_copies_only_what_changed() {
     assert_eq!((m[1].1, m[3].1, m[2].1), (2, 2, 0));
     assert_eq!(m[0].1, m[5].1);
     let (src, dst) = (
-        &s.metastore_data["m"].tables["main.s.src"],
-        &s.metastore_data["m"].tables["main.s.dst"],
+        s.metastore_data["m"].tables["main.s.src"].clone(),
+        s.metastore_data["m"].tables["main.s.dst"].clone(),
     );
     assert_eq!(
         src.files, dst.files,
         "the clone keeps the source's file ids"
     );
+    let size: i64 = src.files.iter().map(|f| f.size_bytes).sum();
+    let detail = ok(&mut s, "DESCRIBE DETAIL dst");
+    let col = |name: &str| detail.columns.iter().position(|c| c.name == name).unwrap();
+    assert_eq!(detail.rows[0][col("numFiles")], json!(2));
+    assert_eq!(detail.rows[0][col("sizeInBytes")], json!(size));
+    assert_eq!(detail.rows[0][col("name")], json!("main.s.dst"));
+    assert_eq!(detail.rows[0][col("format")], json!("delta"));
     assert_eq!(dst.info["comment"], "source");
     assert_eq!(dst.info["properties"]["owner.team"], "x");
     assert_eq!(dst.history.last().unwrap().operation, "CLONE");
