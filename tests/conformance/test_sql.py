@@ -206,7 +206,8 @@ def test_a_fault_fails_deep_clones(w, emulator, warehouse, schema):
     try:
         failed = run(w, warehouse, schema, "CREATE TABLE faulty_dst DEEP CLONE faulty_src")
         assert failed.status.state == sql.StatementState.FAILED
-        assert failed.status.sql_state == "58030" and failed.status.error.message == "copy failed"
+        assert failed.status.sql_state == "58030"
+        assert failed.status.error.message == "[DELTA_CLONE_FAILED] copy failed SQLSTATE: 58030"
         assert run(w, warehouse, schema, "SELECT count(*) FROM faulty_src").status.state == sql.StatementState.SUCCEEDED
         assert emulator.control("GET", "/_emulator/faults")["counters"]["statement_failures"] >= 1
     finally:

@@ -169,18 +169,22 @@ pub fn statement_fault(
         return None;
     }
     counters.statement_failures += 1;
+    let error_class = cfg
+        .statement_error_class
+        .clone()
+        .unwrap_or_else(|| "INTERNAL_ERROR".to_string());
+    let sql_state = cfg
+        .statement_sql_state
+        .clone()
+        .unwrap_or_else(|| "XX000".to_string());
+    let text = cfg.statement_error_message.clone().unwrap_or_else(|| {
+        "Injected failure (databricks-emulator fault configuration).".to_string()
+    });
+    // Worded as Databricks words SQL errors: `[CLASS] text SQLSTATE: xxxxx`.
     Some(StatementFault {
-        error_class: cfg
-            .statement_error_class
-            .clone()
-            .unwrap_or_else(|| "INTERNAL_ERROR".to_string()),
-        sql_state: cfg
-            .statement_sql_state
-            .clone()
-            .unwrap_or_else(|| "XX000".to_string()),
-        message: cfg.statement_error_message.clone().unwrap_or_else(|| {
-            "Injected failure (databricks-emulator fault configuration).".to_string()
-        }),
+        message: format!("[{error_class}] {text} SQLSTATE: {sql_state}"),
+        error_class,
+        sql_state,
     })
 }
 
@@ -409,6 +413,7 @@ mod tests {
             (first.error_class.as_str(), first.sql_state.as_str()),
             ("DELTA_CLONE_FAILED", "58000")
         );
+        assert_eq!(first.message, "[DELTA_CLONE_FAILED] Injected failure (databricks-emulator fault configuration). SQLSTATE: 58000");
         assert_eq!(statement_fault(&mut cfg, &mut c, "SELECT 1"), None);
         assert!(statement_fault(&mut cfg, &mut c, "CREATE TABLE a DEEP CLONE b").is_some());
         assert!(statement_fault(&mut cfg, &mut c, "create table a deep clone b").is_some());
