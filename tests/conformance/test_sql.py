@@ -260,3 +260,19 @@ def test_grants_tags_and_comments_land_where_the_rest_api_reads_them(w, warehous
     # Granting on something that does not exist fails as Databricks does.
     missing = run(w, warehouse, schema, "GRANT SELECT ON TABLE no_such_table TO `data-readers`")
     assert missing.status.state == sql.StatementState.FAILED and missing.status.sql_state == "42P01"
+
+
+def test_effects_apply_when_a_statement_succeeds(w, emulator, warehouse, schema):
+    ok(w, warehouse, schema, "CREATE TABLE IF NOT EXISTS slow_writes (id INT)")
+    emulator.set_faults(statement_seconds=3)
+    try:
+        slow = w.statement_execution.execute_statement(
+            statement=f"INSERT INTO {schema.full_name}.slow_writes VALUES (1)", warehouse_id=warehouse.id, wait_timeout="0s"
+        )
+    finally:
+        emulator.clear_faults()
+    # A read submitted later but finishing first does not see the running INSERT.
+    assert ok(w, warehouse, schema, "SELECT count(*) FROM slow_writes").result.data_array == [["0"]]
+    assert w.statement_execution.get_statement(slow.statement_id).status.state == sql.StatementState.RUNNING
+    assert wait_done(w, slow.statement_id).status.state == sql.StatementState.SUCCEEDED
+    assert ok(w, warehouse, schema, "SELECT count(*) FROM slow_writes").result.data_array == [["1"]]
