@@ -57,6 +57,7 @@ pub fn aggregate(
                     columns: input.names,
                     values: rows.first().unwrap_or(&nulls),
                     relation: input.relation,
+                    session: Some(input.session),
                 };
                 let v = eval(e, &row)?;
                 let t = column_type(input, e).unwrap_or_else(|| type_of_value(&v).to_string());
@@ -105,6 +106,7 @@ fn aggregate_one(
                 columns: input.names,
                 values: r,
                 relation: input.relation,
+                session: Some(input.session),
             },
         )?;
         // NULLs do not count; with DISTINCT, neither do repeats.
@@ -175,6 +177,7 @@ pub fn group(
             columns: input.names,
             values: r,
             relation: input.relation,
+            session: Some(input.session),
         };
         let key: Vec<Value> = keys
             .iter()

@@ -10,7 +10,7 @@ use sqlparser::ast::Expr;
 
 use super::ast::{InsertSource, Name};
 use super::error::{SqlError, SqlResult};
-use super::expr::{eval, literal, RowView};
+use super::expr::{eval, literal_in, RowView};
 use super::names::{qualify, writable_table};
 use super::value::coerce;
 use super::{ResultSet, Session};
@@ -70,7 +70,11 @@ pub fn insert(
     let values: Vec<Vec<Value>> = match source {
         InsertSource::Values(rows) => rows
             .iter()
-            .map(|r| r.iter().map(literal).collect::<SqlResult<_>>())
+            .map(|r| {
+                r.iter()
+                    .map(|e| literal_in(e, Some(session)))
+                    .collect::<SqlResult<_>>()
+            })
             .collect::<SqlResult<_>>()?,
         InsertSource::Query(q) => super::query::run_query(state, session, q, 0)?.rows,
     };
@@ -147,6 +151,7 @@ fn check_not_null(t: &TableRecord, row: &[Value]) -> SqlResult<()> {
 }
 
 fn matches(
+    session: &Session,
     predicate: Option<&Expr>,
     names: &[String],
     row: &[Value],
@@ -159,6 +164,7 @@ fn matches(
                 columns: names,
                 values: row,
                 relation,
+                session: Some(session),
             };
             Ok(eval(p, &view)? == json!(true))
         }
@@ -191,7 +197,7 @@ pub fn update(
         let mut changed = false;
         let mut rows = Vec::with_capacity(f.rows.len());
         for r in &f.rows {
-            if !matches(predicate, &names, r, &full)? {
+            if !matches(session, predicate, &names, r, &full)? {
                 rows.push(r.clone());
                 continue;
             }
@@ -200,6 +206,7 @@ pub fn update(
                 columns: &names,
                 values: r,
                 relation: &full,
+                session: Some(session),
             };
             let mut new_row = r.clone();
             for ((_, e), &i) in assignments.iter().zip(&targets) {
@@ -238,7 +245,7 @@ pub fn delete(
     for f in &t.files {
         let mut kept = Vec::new();
         for r in &f.rows {
-            if !matches(predicate, &names, r, &full)? {
+            if !matches(session, predicate, &names, r, &full)? {
                 kept.push(r.clone());
             }
         }

@@ -13,6 +13,7 @@ use sqlparser::ast::{
 
 use super::error::{SqlError, SqlResult};
 use super::value::as_f64;
+use super::Session;
 
 /// One row and the names of its columns (lower case), for column references.
 pub struct RowView<'a> {
@@ -20,6 +21,8 @@ pub struct RowView<'a> {
     pub values: &'a [Value],
     /// The relation's name, for "column cannot be resolved" messages.
     pub relation: &'a str,
+    /// Who runs the statement and when, for current_user(), current_timestamp(), ...
+    pub session: Option<&'a Session>,
 }
 
 impl RowView<'_> {
@@ -35,12 +38,19 @@ impl RowView<'_> {
 
 /// The value of a literal expression (no column references).
 pub fn literal(e: &Expr) -> SqlResult<Value> {
+    literal_in(e, None)
+}
+
+/// The value of an expression without column references, in a session (INSERT
+/// VALUES may call current_timestamp()).
+pub fn literal_in(e: &Expr, session: Option<&Session>) -> SqlResult<Value> {
     eval(
         e,
         &RowView {
             columns: &[],
             values: &[],
             relation: "VALUES",
+            session,
         },
     )
 }
@@ -268,6 +278,39 @@ pub fn call_is_distinct(f: &sqlparser::ast::Function) -> bool {
     matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment == Some(sqlparser::ast::DuplicateTreatment::Distinct))
 }
 
+/// current_user(), current_catalog(), current_schema(), current_timestamp(),
+/// current_date() and their aliases, from the session running the statement.
+fn session_function(
+    name: &str,
+    args: &[Value],
+    session: Option<&Session>,
+) -> SqlResult<Option<Value>> {
+    let known = matches!(
+        name,
+        "current_user"
+            | "user"
+            | "session_user"
+            | "current_catalog"
+            | "current_schema"
+            | "current_database"
+            | "current_timestamp"
+            | "now"
+            | "current_date"
+    );
+    if !known || !args.is_empty() {
+        return Ok(None);
+    }
+    let s = session.ok_or_else(|| SqlError::unsupported(format!("{name}() here")))?;
+    let now = super::describe::timestamp_text(s.now_ms);
+    Ok(Some(match name {
+        "current_user" | "user" | "session_user" => json!(s.user),
+        "current_catalog" => json!(s.catalog),
+        "current_schema" | "current_database" => json!(s.schema),
+        "current_date" => json!(now[..10]),
+        _ => json!(now),
+    }))
+}
+
 /// The plain (unnamed) arguments of a call. Window (OVER), FILTER, WITHIN GROUP and
 /// argument clauses are refused rather than ignored.
 pub fn call_args(f: &sqlparser::ast::Function) -> SqlResult<Vec<&FunctionArgExpr>> {
@@ -303,6 +346,9 @@ fn function(f: &sqlparser::ast::Function, row: &RowView) -> SqlResult<Value> {
             other => return Err(SqlError::unsupported(format!("{name}({other})"))),
         }
     }
+    if let Some(v) = session_function(&name, &args, row.session)? {
+        return Ok(v);
+    }
     let text = |v: &Value| super::value::render(v);
     Ok(match (name.as_str(), args.as_slice()) {
         ("lower" | "lcase", [v]) => text(v).map(|s| json!(s.to_lowercase())).unwrap_or(Value::Null),
@@ -323,7 +369,7 @@ fn function(f: &sqlparser::ast::Function, row: &RowView) -> SqlResult<Value> {
             return Err(SqlError::new(
                 "UNRESOLVED_ROUTINE",
                 "42883",
-                format!("Cannot resolve routine `{name}` with {} arguments (the emulator evaluates lower, upper, length, abs, coalesce, concat and the aggregates count, sum, min, max, avg).", args.len()),
+                format!("Cannot resolve routine `{name}` with {} arguments (the emulator evaluates lower, upper, length, abs, coalesce, concat, current_user, current_catalog, current_schema, current_timestamp, current_date and the aggregates count, sum, min, max, avg).", args.len()),
             ))
         }
     })
@@ -353,6 +399,7 @@ mod tests {
                 columns: &cols,
                 values: &vals,
                 relation: "t",
+                session: None,
             },
         )
         .unwrap()
@@ -383,6 +430,7 @@ mod tests {
             columns: &cols,
             values: &vals,
             relation: "t",
+            session: None,
         };
         let err = eval(&expr("nope = 1"), &row).unwrap_err();
         assert_eq!(err.sql_state, "42703");

@@ -79,13 +79,14 @@ pub fn run_query(
         .iter()
         .map(|c| c.name.to_lowercase())
         .collect();
-    check_references(select, &names, &relation_name)?;
+    check_references(session, select, &names, &relation_name)?;
     let mut kept = Vec::new();
     for row in relation.rows {
         let view = RowView {
             columns: &names,
             values: &row,
             relation: &relation_name,
+            session: Some(session),
         };
         let keep = match &select.selection {
             Some(p) => eval(p, &view)? == json!(true),
@@ -99,6 +100,7 @@ pub fn run_query(
         columns: &relation.columns,
         names: &names,
         relation: &relation_name,
+        session,
     };
     let mut out = if !group_keys.is_empty() {
         let mut grouped = group(&input, &select.projection, &kept, group_keys)?;
@@ -180,6 +182,7 @@ fn refuse_unsupported_clauses(q: &Query, s: &sqlparser::ast::Select) -> SqlResul
 /// no rows (Databricks resolves names before it reads anything): every expression is
 /// evaluated once on a row of NULLs.
 fn check_references(
+    session: &Session,
     select: &sqlparser::ast::Select,
     names: &[String],
     relation: &str,
@@ -189,6 +192,7 @@ fn check_references(
         columns: names,
         values: &nulls,
         relation,
+        session: Some(session),
     };
     let mut exprs: Vec<&Expr> = select.selection.iter().collect();
     for item in &select.projection {
@@ -216,6 +220,7 @@ pub(super) struct Input<'a> {
     pub columns: &'a [ResultColumn],
     pub names: &'a [String],
     pub relation: &'a str,
+    pub session: &'a Session,
 }
 
 /// A table's rows, a view's result, or an information_schema view.
@@ -329,6 +334,7 @@ fn project(
             columns: input.names,
             values: r,
             relation: input.relation,
+            session: Some(input.session),
         };
         let mut out = Vec::with_capacity(outputs.len());
         for (what, _) in &outputs {
@@ -387,6 +393,7 @@ fn sort(
             columns: &names,
             values: &values,
             relation: input.relation,
+            session: Some(input.session),
         };
         let k: Vec<Value> = keys
             .iter()
@@ -424,6 +431,7 @@ fn sort_output(input: &Input, out: &mut ResultSet, q: &Query) -> SqlResult<()> {
         columns: &[],
         names: &[],
         relation: input.relation,
+        session: input.session,
     };
     let mut pairs: Vec<(Vec<Value>, Vec<Value>)> =
         out.rows.drain(..).map(|r| (vec![], r)).collect();

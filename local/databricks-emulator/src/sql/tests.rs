@@ -96,6 +96,26 @@ fn create_insert_select_count_and_filter() {
         ]]
     );
     assert_eq!(one(&ok(&mut s, "SELECT 1")), "1");
+    let r = ok(&mut s, "SELECT current_user(), current_catalog(), current_schema(), current_timestamp(), current_date()");
+    assert_eq!(
+        rows(&r),
+        [[
+            Some("alice@example.com".into()),
+            Some("main".into()),
+            Some("s".into()),
+            Some("2023-11-14T22:13:20.000Z".into()),
+            Some("2023-11-14".into())
+        ]]
+    );
+    ok(&mut s, "CREATE TABLE audit (who STRING, at TIMESTAMP)");
+    ok(&mut s, "INSERT INTO audit VALUES (current_user(), now())");
+    assert_eq!(
+        one(&ok(
+            &mut s,
+            "SELECT count(*) FROM audit WHERE who = current_user()"
+        )),
+        "1"
+    );
 }
 
 #[test]
