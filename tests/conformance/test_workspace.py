@@ -268,13 +268,16 @@ def test_unity_catalog(w, running_workspace):
 
 
 def test_sql_statement_is_recorded(w, emulator):
-    resp = w.statement_execution.execute_statement(statement="SELECT 1", warehouse_id="abc123", wait_timeout="10s")
+    # A statement needs a warehouse that exists (the stub accepted any id).
+    wh = w.warehouses.create(name=unique("wh"), cluster_size="2X-Small").result(timeout=WAIT)
+    resp = w.statement_execution.execute_statement(statement="SELECT 1", warehouse_id=wh.id, wait_timeout="10s")
     assert resp.status.state == sql.StatementState.SUCCEEDED
-    assert resp.manifest.total_row_count == 0
+    assert resp.manifest.total_row_count == 1 and resp.result.data_array == [["1"]]
     assert w.statement_execution.get_statement(resp.statement_id).status.state == sql.StatementState.SUCCEEDED
     dump = emulator.control("GET", "/_emulator/state")
-    statements = [s for d in dump["workspace_data"].values() for s in d["statements"].values()]
+    statements = [s for d in dump["workspace_data"].values() for s in d["sql_statements"].values()]
     assert any(s["statement_id"] == resp.statement_id and s["statement"] == "SELECT 1" for s in statements)
+    w.warehouses.delete(wh.id)
 
 
 def test_sql_warehouses_states_and_paging(w):

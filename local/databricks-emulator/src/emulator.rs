@@ -24,6 +24,8 @@ pub async fn info(State(app): State<App>, headers: HeaderMap) -> Json<Value> {
         "provisioning_seconds": s.provisioning_ms as f64 / 1000.0,
         "cluster_seconds": s.cluster_ms as f64 / 1000.0,
         "run_seconds": s.run_ms as f64 / 1000.0,
+        "statement_seconds": s.statement_ms as f64 / 1000.0,
+        "warehouse_seconds": s.warehouse_ms as f64 / 1000.0,
         "oauth_token_seconds": s.oauth_token_seconds,
         "state_file": s.state_file.as_ref().map(|p| p.display().to_string()),
     }))

@@ -45,6 +45,22 @@ pub struct FaultConfig {
     /// as dotted paths (`token_value`, `token_info.token_id`): a service that
     /// answers without a field its clients need. Not counted down.
     pub omit_response_fields: Vec<String>,
+    /// The next N SQL statements submitted fail (deterministic; counted down).
+    pub statement_failures_next: u64,
+    /// Every SQL statement whose text contains this (case-insensitive) fails, e.g.
+    /// `DEEP CLONE`. Not counted down.
+    pub statement_fail_contains: Option<String>,
+    /// The error of injected statement failures: error class (default
+    /// `INTERNAL_ERROR`), SQLSTATE (default `XX000`) and message.
+    pub statement_error_class: Option<String>,
+    pub statement_sql_state: Option<String>,
+    pub statement_error_message: Option<String>,
+    /// How long statements submitted from now on stay RUNNING (overrides
+    /// `--statement-seconds`).
+    pub statement_seconds: Option<f64>,
+    /// How long warehouse starts begun from now on take (overrides
+    /// `--warehouse-seconds`).
+    pub warehouse_start_seconds: Option<f64>,
 }
 
 /// Counts of faults injected so far (reported by GET /_emulator/faults).
@@ -53,6 +69,16 @@ pub struct FaultCounters {
     pub throttled: u64,
     pub unavailable: u64,
     pub credential_failures: u64,
+    #[serde(default)]
+    pub statement_failures: u64,
+}
+
+/// An injected SQL failure, decided when a statement is submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementFault {
+    pub error_class: String,
+    pub sql_state: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +96,14 @@ impl FaultConfig {
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
+            }
+        }
+        for (name, secs) in [
+            ("statement_seconds", self.statement_seconds),
+            ("warehouse_start_seconds", self.warehouse_start_seconds),
+        ] {
+            if secs.is_some_and(|s| !(0.0..=86_400.0).contains(&s)) {
+                return Err(format!("{name} must be between 0 and 86400"));
             }
         }
         match self.credential_failure_format.as_deref() {
@@ -116,6 +150,47 @@ pub fn decide(
         FaultDecision::Pass => {}
     }
     decision
+}
+
+/// Whether a statement submitted now fails by configuration: the countdown first,
+/// then the text match. Counts the failures it injects.
+pub fn statement_fault(
+    cfg: &mut FaultConfig,
+    counters: &mut FaultCounters,
+    statement: &str,
+) -> Option<StatementFault> {
+    let matches_text = cfg
+        .statement_fail_contains
+        .as_deref()
+        .is_some_and(|needle| statement.to_lowercase().contains(&needle.to_lowercase()));
+    if cfg.statement_failures_next > 0 {
+        cfg.statement_failures_next -= 1;
+    } else if !matches_text {
+        return None;
+    }
+    counters.statement_failures += 1;
+    let error_class = cfg
+        .statement_error_class
+        .clone()
+        .unwrap_or_else(|| "INTERNAL_ERROR".to_string());
+    let sql_state = cfg
+        .statement_sql_state
+        .clone()
+        .unwrap_or_else(|| "XX000".to_string());
+    let text = cfg.statement_error_message.clone().unwrap_or_else(|| {
+        "Injected failure (databricks-emulator fault configuration).".to_string()
+    });
+    // Worded as Databricks words SQL errors: `[CLASS] text SQLSTATE: xxxxx`.
+    Some(StatementFault {
+        message: format!("[{error_class}] {text} SQLSTATE: {sql_state}"),
+        error_class,
+        sql_state,
+    })
+}
+
+/// A duration override in seconds as milliseconds.
+pub fn seconds_override(s: Option<f64>) -> Option<i64> {
+    s.map(|s| (s * 1000.0).round() as i64)
 }
 
 /// Remove each dotted `path` from `value`; paths that are not there are ignored.
@@ -323,6 +398,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.omit_response_fields, vec!["secret"]);
+    }
+
+    #[test]
+    fn statement_failures_count_down_then_match_text() {
+        let mut cfg: FaultConfig = serde_json::from_str(
+            r#"{"statement_failures_next": 1, "statement_fail_contains": "deep clone",
+                "statement_error_class": "DELTA_CLONE_FAILED", "statement_sql_state": "58000"}"#,
+        )
+        .unwrap();
+        let mut c = FaultCounters::default();
+        let first = statement_fault(&mut cfg, &mut c, "SELECT 1").unwrap();
+        assert_eq!(
+            (first.error_class.as_str(), first.sql_state.as_str()),
+            ("DELTA_CLONE_FAILED", "58000")
+        );
+        assert_eq!(first.message, "[DELTA_CLONE_FAILED] Injected failure (databricks-emulator fault configuration). SQLSTATE: 58000");
+        assert_eq!(statement_fault(&mut cfg, &mut c, "SELECT 1"), None);
+        assert!(statement_fault(&mut cfg, &mut c, "CREATE TABLE a DEEP CLONE b").is_some());
+        assert!(statement_fault(&mut cfg, &mut c, "create table a deep clone b").is_some());
+        assert_eq!(c.statement_failures, 3);
+        let mut none = FaultConfig::default();
+        assert_eq!(
+            statement_fault(&mut none, &mut c, "CREATE TABLE a DEEP CLONE b"),
+            None
+        );
+        let defaults = statement_fault(
+            &mut FaultConfig {
+                statement_failures_next: 1,
+                ..Default::default()
+            },
+            &mut c,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            (defaults.error_class.as_str(), defaults.sql_state.as_str()),
+            ("INTERNAL_ERROR", "XX000")
+        );
+        assert!(FaultConfig {
+            statement_seconds: Some(-1.0),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 
     proptest! {

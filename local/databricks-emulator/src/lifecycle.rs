@@ -127,7 +127,8 @@ pub fn run_state(phase: RunPhase, now_ms: i64, delay_ms: i64) -> RunState {
 }
 
 /// The phase a SQL warehouse was last put in by a request; each settles after
-/// the cluster delay.
+/// its delay (the warehouse delay, or a fault's override recorded when the phase
+/// began).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WarehousePhaseKind {
     /// Created or started: STARTING, then RUNNING.
@@ -142,10 +143,19 @@ pub enum WarehousePhaseKind {
 pub struct WarehousePhase {
     pub kind: WarehousePhaseKind,
     pub since_ms: i64,
+    /// The phase's own delay, when it was set by a fault (absent in older state files
+    /// and when the configured delay applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
+}
+
+/// When the warehouse's current phase settles.
+pub fn warehouse_settled_at(phase: WarehousePhase, default_delay_ms: i64) -> i64 {
+    phase.since_ms + phase.delay_ms.unwrap_or(default_delay_ms)
 }
 
 pub fn warehouse_state(phase: WarehousePhase, now_ms: i64, delay_ms: i64) -> &'static str {
-    let settled = now_ms - phase.since_ms >= delay_ms;
+    let settled = now_ms >= warehouse_settled_at(phase, delay_ms);
     match (phase.kind, settled) {
         (WarehousePhaseKind::Starting, false) => "STARTING",
         (WarehousePhaseKind::Starting, true) => "RUNNING",
@@ -153,6 +163,54 @@ pub fn warehouse_state(phase: WarehousePhase, now_ms: i64, delay_ms: i64) -> &'s
         (WarehousePhaseKind::Stopping, true) => "STOPPED",
         (WarehousePhaseKind::Deleting, false) => "DELETING",
         (WarehousePhaseKind::Deleting, true) => "DELETED",
+    }
+}
+
+/// A SQL statement's timeline: PENDING until its warehouse runs, RUNNING for its run
+/// time, then finished (SUCCEEDED or FAILED, decided when its effects are applied),
+/// unless it was cancelled before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementPhase {
+    pub submitted_ms: i64,
+    /// When the warehouse is (or was) RUNNING for it.
+    pub running_ms: i64,
+    pub run_ms: i64,
+    pub canceled_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementProgress {
+    Pending,
+    Running,
+    /// Its run ended at `finished_ms`: its effects are due.
+    Finished {
+        finished_ms: i64,
+    },
+    Canceled {
+        canceled_ms: i64,
+    },
+}
+
+impl StatementPhase {
+    pub fn finish_ms(&self) -> i64 {
+        self.running_ms.max(self.submitted_ms) + self.run_ms
+    }
+}
+
+pub fn statement_progress(p: StatementPhase, now_ms: i64) -> StatementProgress {
+    let finish = p.finish_ms();
+    match p.canceled_ms {
+        Some(c) if c < finish => return StatementProgress::Canceled { canceled_ms: c },
+        _ => {}
+    }
+    if now_ms >= finish {
+        StatementProgress::Finished {
+            finished_ms: finish,
+        }
+    } else if now_ms >= p.running_ms {
+        StatementProgress::Running
+    } else {
+        StatementProgress::Pending
     }
 }
 
@@ -258,7 +316,11 @@ mod tests {
 
     #[test]
     fn warehouse_starts_runs_stops_and_is_deleted() {
-        let phase = |kind, since_ms| WarehousePhase { kind, since_ms };
+        let phase = |kind, since_ms| WarehousePhase {
+            kind,
+            since_ms,
+            delay_ms: None,
+        };
         assert_eq!(
             warehouse_state(phase(WarehousePhaseKind::Starting, 0), 50, 100),
             "STARTING"
@@ -309,7 +371,69 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_statement_waits_for_its_warehouse_then_runs_then_finishes() {
+        let p = StatementPhase {
+            submitted_ms: 100,
+            running_ms: 1100,
+            run_ms: 500,
+            canceled_ms: None,
+        };
+        assert_eq!(statement_progress(p, 100), StatementProgress::Pending);
+        assert_eq!(statement_progress(p, 1099), StatementProgress::Pending);
+        assert_eq!(statement_progress(p, 1100), StatementProgress::Running);
+        assert_eq!(
+            statement_progress(p, 1600),
+            StatementProgress::Finished { finished_ms: 1600 }
+        );
+        let cancelled = StatementPhase {
+            canceled_ms: Some(1200),
+            ..p
+        };
+        assert_eq!(
+            statement_progress(cancelled, 5000),
+            StatementProgress::Canceled { canceled_ms: 1200 }
+        );
+        // A cancel after the end changes nothing.
+        let late = StatementPhase {
+            canceled_ms: Some(1600),
+            ..p
+        };
+        assert!(matches!(
+            statement_progress(late, 5000),
+            StatementProgress::Finished { .. }
+        ));
+    }
+
+    #[test]
+    fn a_warehouse_phase_keeps_its_own_delay() {
+        let phase = WarehousePhase {
+            kind: WarehousePhaseKind::Starting,
+            since_ms: 0,
+            delay_ms: Some(5000),
+        };
+        assert_eq!(warehouse_state(phase, 4999, 100), "STARTING");
+        assert_eq!(warehouse_state(phase, 5000, 100), "RUNNING");
+        assert_eq!(
+            warehouse_settled_at(
+                WarehousePhase {
+                    delay_ms: None,
+                    ..phase
+                },
+                100
+            ),
+            100
+        );
+    }
+
     proptest! {
+        #[test]
+        fn statements_progress_monotonically(run in 0i64..10_000, wait in 0i64..10_000, a in 0i64..50_000, b in 0i64..50_000) {
+            let p = StatementPhase { submitted_ms: 0, running_ms: wait, run_ms: run, canceled_ms: None };
+            let rank = |s: StatementProgress| match s { StatementProgress::Pending => 0, StatementProgress::Running => 1, _ => 2 };
+            prop_assert!(rank(statement_progress(p, a.min(b))) <= rank(statement_progress(p, a.max(b))));
+        }
+
         #[test]
         fn run_states_progress_monotonically(start in 0i64..1_000_000, delay in 0i64..10_000, a in 0i64..50_000, b in 0i64..50_000) {
             let phase = RunPhase { started_ms: start, cancelled_ms: None };

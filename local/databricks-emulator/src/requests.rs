@@ -31,8 +31,31 @@ pub struct LoggedRequest {
     /// Epoch seconds, so a reader can line them up with other processes' clocks.
     pub start: f64,
     pub end: f64,
-    /// Anything but GET/HEAD: the Databricks REST APIs read with GET only.
+    /// Anything but GET/HEAD: the Databricks REST APIs read with GET only; except a
+    /// submitted SQL statement, which is mutating only when the statement is (a
+    /// SELECT, DESCRIBE or SHOW is not).
     pub mutating: bool,
+    /// For a statement submission (`POST /api/2.0/sql/statements`): the statement's
+    /// kind (`SELECT`, `INSERT`, `DEEP CLONE`, ..., `INVALID` when it does not parse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_kind: Option<String>,
+}
+
+/// What a handler tells the log about the request it answered, as a response
+/// extension (the statements handler sets it; the log never reads bodies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLogInfo {
+    pub kind: String,
+    pub mutating: bool,
+}
+
+/// Whether a request is mutating: its method decides, unless the handler said what
+/// the statement it ran was.
+pub fn is_mutating(method: &Method, statement: Option<&StatementLogInfo>) -> bool {
+    match statement {
+        Some(info) => info.mutating,
+        None => !(method == Method::GET || method == Method::HEAD),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +79,14 @@ impl RequestLog {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&self, method: &Method, path: String, status: u16, start: f64, end: f64) {
+    fn record(
+        &self,
+        method: &Method,
+        path: String,
+        status: u16,
+        (start, end): (f64, f64),
+        statement: Option<&StatementLogInfo>,
+    ) {
         let mut log = self.lock();
         let seq = log.next_seq;
         log.next_seq += 1;
@@ -65,7 +95,8 @@ impl RequestLog {
         }
         log.entries.push_back(LoggedRequest {
             seq,
-            mutating: !(method == Method::GET || method == Method::HEAD),
+            mutating: is_mutating(method, statement),
+            statement_kind: statement.map(|s| s.kind.clone()),
             method: method.to_string(),
             path,
             status,
@@ -104,8 +135,8 @@ pub async fn middleware(State(app): State<App>, req: Request, next: Next) -> Res
         &method,
         path,
         response.status().as_u16(),
-        start,
-        epoch_seconds(),
+        (start, epoch_seconds()),
+        response.extensions().get::<StatementLogInfo>(),
     );
     response
 }
@@ -130,8 +161,8 @@ mod tests {
     #[test]
     fn keeps_order_and_reads_from_a_sequence_number() {
         let log = RequestLog::default();
-        log.record(&Method::GET, "/a".into(), 200, 1.0, 2.0);
-        log.record(&Method::POST, "/b".into(), 429, 2.0, 3.0);
+        log.record(&Method::GET, "/a".into(), 200, (1.0, 2.0), None);
+        log.record(&Method::POST, "/b".into(), 429, (2.0, 3.0), None);
         let (next, all) = log.since(0);
         assert_eq!(next, 2);
         assert_eq!(all.len(), 2);
@@ -142,5 +173,26 @@ mod tests {
         log.clear();
         let (next, none) = log.since(0);
         assert_eq!((next, none.len()), (2, 0));
+    }
+
+    #[test]
+    fn a_statement_is_as_mutating_as_its_sql() {
+        let select = StatementLogInfo {
+            kind: "SELECT".into(),
+            mutating: false,
+        };
+        let insert = StatementLogInfo {
+            kind: "INSERT".into(),
+            mutating: true,
+        };
+        assert!(!is_mutating(&Method::POST, Some(&select)));
+        assert!(is_mutating(&Method::POST, Some(&insert)));
+        assert!(is_mutating(&Method::POST, None));
+        assert!(!is_mutating(&Method::GET, None));
+        let log = RequestLog::default();
+        log.record(&Method::POST, "/s".into(), 200, (0.0, 1.0), Some(&select));
+        let (_, all) = log.since(0);
+        assert!(!all[0].mutating);
+        assert_eq!(all[0].statement_kind.as_deref(), Some("SELECT"));
     }
 }

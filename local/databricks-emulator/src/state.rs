@@ -32,6 +32,10 @@ pub struct Settings {
     pub provisioning_ms: i64,
     pub cluster_ms: i64,
     pub run_ms: i64,
+    /// How long a SQL statement stays RUNNING.
+    pub statement_ms: i64,
+    /// How long a SQL warehouse takes to start, stop or be deleted.
+    pub warehouse_ms: i64,
     pub oauth_token_seconds: i64,
     pub state_file: Option<PathBuf>,
 }
@@ -136,6 +140,10 @@ pub struct WorkspaceData {
     pub warehouses: BTreeMap<String, WarehouseRecord>,
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineRecord>,
+    /// SQL statements of the Statement Execution API (`workspace::statements`).
+    /// `statements` above holds what the earlier stub recorded and is no longer used.
+    #[serde(default)]
+    pub sql_statements: BTreeMap<String, crate::workspace::statements::StatementRecord>,
 }
 
 /// Unity Catalog objects, which belong to a metastore (shared by every workspace
@@ -522,6 +530,8 @@ mod tests {
             provisioning_ms: 1,
             cluster_ms: 1,
             run_ms: 1,
+            statement_ms: 1,
+            warehouse_ms: 1,
             oauth_token_seconds: 1,
             state_file: None,
         };

@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::WsCtx;
 use crate::errors::{ApiError, ApiResult};
-use crate::state::{
-    new_uuid, now_ms, random_hex, random_numeric_id, App, Body, Fields, SecretScope,
-};
+use crate::state::{now_ms, random_hex, random_numeric_id, App, Body, Fields, SecretScope};
 
 // ---------------------------------------------------------------- repos
 
@@ -471,95 +469,6 @@ pub async fn delete_acl(
             .remove(&principal)
             .map(|_| Json(json!({})))
             .ok_or_else(|| ApiError::not_found(format!("No ACL for {principal} in scope {scope}")))
-    })
-}
-
-// ---------------------------------------------------------------- SQL statements
-
-#[derive(Deserialize)]
-pub struct StatementPath {
-    pub statement_id: String,
-}
-
-fn statement_response(id: &str) -> Value {
-    json!({
-        "statement_id": id,
-        "status": {"state": "SUCCEEDED"},
-        "manifest": {
-            "format": "JSON_ARRAY",
-            "schema": {"column_count": 0, "columns": []},
-            "total_chunk_count": 0,
-            "total_row_count": 0,
-            "truncated": false,
-        },
-        "result": {"chunk_index": 0, "row_offset": 0, "row_count": 0},
-    })
-}
-
-/// Records the statement and answers SUCCEEDED with an empty result; nothing is executed.
-pub async fn execute_statement(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Body(b): Body,
-) -> ApiResult<Json<Value>> {
-    let statement = b.req_str("statement")?;
-    let warehouse = b.req_str("warehouse_id")?;
-    if let Some(w) = b.opt_str("wait_timeout") {
-        let secs = w.strip_suffix('s').and_then(|n| n.parse::<u32>().ok());
-        if !secs.is_some_and(|n| n == 0 || (5..=50).contains(&n)) {
-            return Err(ApiError::invalid(format!(
-                "wait_timeout must be 0s or between 5s and 50s, got {w}"
-            )));
-        }
-    }
-    app.mutate(|s| {
-        let id = new_uuid();
-        let rec = json!({
-            "statement_id": id,
-            "statement": statement,
-            "warehouse_id": warehouse,
-            "catalog": b.get("catalog"),
-            "schema": b.get("schema"),
-            "parameters": b.get("parameters"),
-            "submitted_by": ctx.principal_name,
-            "submitted_at": now_ms(),
-        });
-        s.ws_data(ctx.workspace_id)
-            .statements
-            .insert(id.clone(), rec);
-        Ok(Json(statement_response(&id)))
-    })
-}
-
-pub async fn get_statement(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<StatementPath>,
-) -> ApiResult<Json<Value>> {
-    app.read(|s| {
-        s.workspace_data
-            .get(&ctx.workspace_id)
-            .and_then(|d| d.statements.get(&p.statement_id))
-            .map(|_| Json(statement_response(&p.statement_id)))
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Statement {} does not exist", p.statement_id))
-            })
-    })
-}
-
-pub async fn cancel_statement(
-    ctx: WsCtx,
-    State(app): State<App>,
-    Path(p): Path<StatementPath>,
-) -> ApiResult<Json<Value>> {
-    app.read(|s| {
-        s.workspace_data
-            .get(&ctx.workspace_id)
-            .and_then(|d| d.statements.get(&p.statement_id))
-            .map(|_| Json(json!({})))
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Statement {} does not exist", p.statement_id))
-            })
     })
 }
 

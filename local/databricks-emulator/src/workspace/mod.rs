@@ -6,6 +6,7 @@ pub mod job_settings;
 pub mod jobs;
 pub mod misc;
 pub mod pipelines;
+pub mod statements;
 pub mod tokens;
 pub mod warehouses;
 
@@ -143,15 +144,20 @@ pub fn router() -> Router<App> {
             "/api/2.0/pipelines/{pipeline_id}/stop",
             post(pipelines::stop),
         )
-        .route("/api/2.0/sql/statements", post(m::execute_statement))
+        .route("/api/2.0/sql/statements", post(statements::execute))
         .route(
             "/api/2.0/sql/statements/{statement_id}",
-            get(m::get_statement),
+            get(statements::get),
         )
         .route(
             "/api/2.0/sql/statements/{statement_id}/cancel",
-            post(m::cancel_statement),
+            post(statements::cancel),
         )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
+            get(statements::result_chunk),
+        )
+        .route("/api/2.0/sql/warehouses/{id}/edit", post(warehouses::edit))
         .route(
             "/api/2.1/unity-catalog/storage-credentials",
             get(uc::list_storage_credentials).post(uc::create_storage_credential),

@@ -1,7 +1,8 @@
 //! SQL warehouses (`/api/2.0/sql/warehouses`): create, get, list (paged with
 //! `page_size`/`page_token`), start, stop and delete, with the states of the
 //! real service (STARTING → RUNNING, STOPPING → STOPPED, DELETING → DELETED),
-//! each transition taking the cluster delay.
+//! each transition taking the warehouse delay (`--warehouse-seconds`, or a
+//! fault's `warehouse_start_seconds` for starts); and edit.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::auth::WsCtx;
 use crate::errors::{ApiError, ApiResult};
+use crate::faults::seconds_override;
 use crate::lifecycle::{warehouse_state, WarehousePhase, WarehousePhaseKind};
 use crate::state::{copy_fields, now_ms, random_hex, App, Body, Fields, WarehouseRecord};
 
@@ -40,6 +42,7 @@ const ECHOED: &[&str] = &[
     "channel",
     "tags",
     "creator_name",
+    "instance_profile_arn",
 ];
 
 fn missing(id: &str) -> ApiError {
@@ -80,10 +83,11 @@ pub async fn create(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiRes
     }
     settings_problem(&b)?;
     app.mutate(|s| {
+        let start_delay = seconds_override(s.faults.warehouse_start_seconds);
         let d = s.ws_data(ctx.workspace_id);
         if d.warehouses.values().any(|w| {
             w.info["name"].as_str() == Some(name.as_str())
-                && warehouse_state(w.phase, now_ms(), app.settings.cluster_ms) != "DELETED"
+                && warehouse_state(w.phase, now_ms(), app.settings.warehouse_ms) != "DELETED"
         }) {
             return Err(ApiError::already_exists(format!(
                 "SQL warehouse with name {name} already exists."
@@ -119,6 +123,7 @@ pub async fn create(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiRes
                 phase: WarehousePhase {
                     kind: WarehousePhaseKind::Starting,
                     since_ms: now_ms(),
+                    delay_ms: start_delay,
                 },
                 created_ms: now_ms(),
             },
@@ -128,7 +133,7 @@ pub async fn create(ctx: WsCtx, State(app): State<App>, Body(b): Body) -> ApiRes
 }
 
 fn render(app: &App, r: &WarehouseRecord) -> Value {
-    let state = warehouse_state(r.phase, now_ms(), app.settings.cluster_ms);
+    let state = warehouse_state(r.phase, now_ms(), app.settings.warehouse_ms);
     let mut v = r.info.clone();
     v["state"] = json!(state);
     v["num_clusters"] = json!(if state == "RUNNING" {
@@ -212,18 +217,22 @@ fn set_phase(
     next: fn(&'static str) -> Result<Option<WarehousePhaseKind>, String>,
 ) -> ApiResult<Json<Value>> {
     app.mutate(|s| {
+        let start_delay = seconds_override(s.faults.warehouse_start_seconds);
         let r = s
             .ws_data(ctx.workspace_id)
             .warehouses
             .get_mut(id)
             .ok_or_else(|| missing(id))?;
         let now = now_ms();
-        let state = warehouse_state(r.phase, now, app.settings.cluster_ms);
+        let state = warehouse_state(r.phase, now, app.settings.warehouse_ms);
         // None: already there or on the way; idempotent, like the service.
         if let Some(kind) = next(state).map_err(ApiError::invalid_state)? {
             r.phase = WarehousePhase {
                 kind,
                 since_ms: now,
+                delay_ms: (kind == WarehousePhaseKind::Starting)
+                    .then_some(start_delay)
+                    .flatten(),
             };
         }
         Ok(Json(json!({})))
@@ -262,5 +271,48 @@ pub async fn delete(
     set_phase(&app, &ctx, &id, |state| match state {
         "DELETING" | "DELETED" => Ok(None),
         _ => Ok(Some(WarehousePhaseKind::Deleting)),
+    })
+}
+
+/// `POST /api/2.0/sql/warehouses/{id}/edit`: replaces the settings given, keeps the
+/// others, and validates the result as create does. The warehouse's state does not
+/// change (a running warehouse takes the new settings without a restart here).
+pub async fn edit(
+    ctx: WsCtx,
+    State(app): State<App>,
+    Path(WarehousePath { id }): Path<WarehousePath>,
+    Body(b): Body,
+) -> ApiResult<Json<Value>> {
+    app.mutate(|s| {
+        let now = now_ms();
+        let d = s.ws_data(ctx.workspace_id);
+        let r = d.warehouses.get(&id).ok_or_else(|| missing(&id))?;
+        if matches!(
+            warehouse_state(r.phase, now, app.settings.warehouse_ms),
+            "DELETING" | "DELETED"
+        ) {
+            return Err(missing(&id));
+        }
+        let mut merged = r.info.clone();
+        copy_fields(&mut merged, &b, ECHOED);
+        settings_problem(&merged)?;
+        let name = merged["name"].as_str().unwrap_or_default().to_string();
+        if name.chars().count() >= 100 {
+            return Err(ApiError::invalid("name must be less than 100 characters"));
+        }
+        let taken = d.warehouses.iter().any(|(other, w)| {
+            *other != id
+                && w.info["name"].as_str() == Some(name.as_str())
+                && warehouse_state(w.phase, now, app.settings.warehouse_ms) != "DELETED"
+        });
+        if taken {
+            return Err(ApiError::already_exists(format!(
+                "SQL warehouse with name {name} already exists."
+            )));
+        }
+        if let Some(r) = d.warehouses.get_mut(&id) {
+            r.info = merged;
+        }
+        Ok(Json(json!({})))
     })
 }
