@@ -15,7 +15,6 @@ mod uc;
 // The REST handlers of tables and sharing (another branch of issue 15) use the
 // rest of this model; the SQL engine uses part of it. (collapsible_match: a lint of
 // the newer clippy on shared_tables, left to the model's owner.)
-#[allow(dead_code, clippy::collapsible_match)]
 mod uc_data;
 mod workspace;
 

@@ -75,7 +75,7 @@ pub struct TableRecord {
 }
 
 impl TableRecord {
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn full_name(&self) -> &str {
         self.info["full_name"].as_str().unwrap_or_default()
     }
@@ -89,12 +89,12 @@ impl TableRecord {
     }
 
     // Used by the SQL engine (h/sql); dead on a branch without it.
-    #[allow(dead_code)]
+
+    #[cfg(test)]
     pub fn row_count(&self) -> usize {
         self.files.iter().map(|f| f.rows.len()).sum()
     }
 
-    #[allow(dead_code)]
     pub fn rows(&self) -> impl Iterator<Item = &Vec<Value>> {
         self.files.iter().flat_map(|f| f.rows.iter())
     }
