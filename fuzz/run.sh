@@ -17,7 +17,7 @@ cd "$FUZZ_DIR"
 export CARGO_TARGET_DIR="${LAKEOPS_FUZZ_TARGET_DIR:-$HOME/.cache/lakeops/target-fuzz}"
 export PATH="$HOME/.cargo/bin:$PATH"
 BUILD_FLAGS=(--sanitizer none --codegen-units 16)
-TARGETS=(s3_key text_infer gzip_prefix parquet_footer lake_spec grants_policy platform_spec databricks)
+TARGETS=(s3_key text_infer gzip_prefix parquet_footer lake_spec grants_policy platform_spec databricks dr_spec view_rewrite)
 
 smoke=false
 if [ "${1:-}" = "--smoke" ]; then

@@ -339,15 +339,6 @@ impl DrSpec {
                     ),
                 );
             }
-            let share_catalog = format!("{}{}", self.sharing.share_prefix, c.source).to_lowercase();
-            if targets.contains_key(&share_catalog)
-                || share_catalog == c.target_name().to_lowercase()
-            {
-                p.add(
-                    format!("{at}.target"),
-                    format!("{share_catalog} is the share catalog's name on the secondary"),
-                );
-            }
             for (field, patterns, parts) in [
                 ("include_schemas", &c.include_schemas, 1),
                 ("exclude_schemas", &c.exclude_schemas, 1),
@@ -365,6 +356,27 @@ impl DrSpec {
                         },
                     );
                 }
+            }
+        }
+        // Share catalogs live beside the targets on the secondary, and, on failback,
+        // beside the sources on the primary: neither may take a mapped catalog's name.
+        let prefix = self.sharing.share_prefix.to_lowercase();
+        for (i, c) in self.catalogs.iter().enumerate() {
+            let forward = format!("{prefix}{}", c.source.to_lowercase());
+            let back = format!("{prefix}{}", c.target_name().to_lowercase());
+            if targets.contains_key(&forward) {
+                p.add(
+                    format!("catalogs[{}].target", targets[&forward]),
+                    format!(
+                        "{forward} is the name of catalogs[{i}]'s share catalog on the secondary"
+                    ),
+                );
+            }
+            if sources.contains_key(&back) {
+                p.add(
+                    format!("catalogs[{}].source", sources[&back]),
+                    format!("{back} is the name of catalogs[{i}]'s share catalog on the primary when failing back"),
+                );
             }
         }
     }
@@ -387,6 +399,13 @@ impl DrSpec {
                     p.add(
                         format!("{at}.primary"),
                         format!("overlaps locations[{j}].primary: a location would map two ways"),
+                    );
+                }
+                // Failback maps back from the secondary prefixes.
+                if crate::mapping::overlaps(&m.secondary, &other.secondary) {
+                    p.add(
+                        format!("{at}.secondary"),
+                        format!("overlaps locations[{j}].secondary: failing back, a location would map two ways"),
                     );
                 }
             }
@@ -593,6 +612,19 @@ pub(crate) mod tests {
         let mut v = sample();
         v["objects"] = json!(["tables", "jobs"]);
         assert_eq!(problems_of(v), ["objects[1]"]);
+    }
+
+    #[test]
+    fn share_catalog_names_never_take_a_mapped_catalogs_name_either_way() {
+        let mut v = sample();
+        // Forward: lakeops_dr_a is a's share catalog on the secondary; listed first.
+        v["catalogs"] =
+            json!([{"source": "b", "target": "lakeops_dr_a"}, {"source": "a", "target": "x"}]);
+        assert_eq!(problems_of(v), ["catalogs[0].target"]);
+        // Backward: failing back, x's share catalog on the primary is lakeops_dr_x.
+        let mut v = sample();
+        v["catalogs"] = json!([{"source": "lakeops_dr_x", "target": "x"}]);
+        assert_eq!(problems_of(v), ["catalogs[0].source"]);
     }
 
     #[test]
