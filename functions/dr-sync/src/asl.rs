@@ -159,7 +159,7 @@ pub fn render() -> Value {
             "Type": "Task",
             "Comment": "A run does not start while another is in flight (this one counts itself)",
             "Resource": "arn:aws:states:::aws-sdk:sfn:listExecutions",
-            "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING", "MaxResults": 2},
+            "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING"},
             "ResultSelector": {"running.$": "States.ArrayLength($.Executions)"},
             "ResultPath": "$.in_flight",
             "Retry": retry(),
