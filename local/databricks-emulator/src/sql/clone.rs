@@ -1,8 +1,11 @@
 //! CREATE [OR REPLACE] TABLE [IF NOT EXISTS] target {DEEP|SHALLOW} CLONE source.
 //!
-//! A DEEP clone copies the source's schema, data files (keeping their ids, so a later
-//! clone knows which files it already has), properties and comment, and records a
-//! CLONE commit on the target. Re-cloning into an existing target (OR REPLACE) is
+//! A DEEP clone copies the source's schema (column comments included), data files
+//! (keeping their ids, so a later clone knows which files it already has) and
+//! properties, and records a CLONE commit on the target. The table's description is
+//! not cloned ("Metadata not cloned are the table description and user-defined commit
+//! metadata", Databricks' CLONE page): a new target has none, and a replaced target
+//! loses its own unless the statement sets one. Re-cloning into an existing target (OR REPLACE) is
 //! incremental, as in Delta: files the target has and the source no longer has are
 //! removed, files the source has and the target lacks are copied, so an unchanged
 //! source copies nothing. A SHALLOW clone references the source's files: the target
@@ -127,7 +130,10 @@ pub fn clone_table(
         },
     };
     record.files = src.files.clone();
-    for field in ["properties", "comment"] {
+    if let Some(o) = record.info.as_object_mut() {
+        o.remove("comment");
+    }
+    for field in ["properties"] {
         match src.info.get(field) {
             Some(v) if !v.is_null() => record.info[field] = v.clone(),
             _ => {
