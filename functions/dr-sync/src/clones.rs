@@ -79,12 +79,14 @@ impl CloneQueue {
         for (object, state) in finished {
             self.in_flight.remove(&object);
             match state {
-                StatementState::Succeeded => self.succeeded.push(object),
+                // CLOSED: "execution successful, and statement closed; result no
+                // longer available" (the SDK's StatementState) — polled late, it ran.
+                StatementState::Succeeded | StatementState::Closed => self.succeeded.push(object),
                 StatementState::Failed { error } => {
                     self.failed.insert(object, error);
                 }
-                // Cancelled (by a person, or by the warehouse stopping) or closed
-                // before it finished: the clone did not happen.
+                // Cancelled (by a person, or by the warehouse stopping): the
+                // statement did not happen.
                 other => {
                     self.failed
                         .insert(object, format!("the clone statement ended {other:?}"));

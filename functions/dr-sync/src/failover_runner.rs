@@ -118,7 +118,10 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
             FailoverStep::PausePrimaryJobs => {
                 // Forced: the primary may be unreachable; what cannot be paused is reported.
                 let best_effort = request.mode == Mode::Forced;
-                match self.set_jobs(self.primary, true, &mut response).await {
+                match self
+                    .set_jobs(self.primary, true, best_effort, &mut response)
+                    .await
+                {
                     Err(e) if best_effort => {
                         response.errors.push(format!("primary jobs: {}", e.message))
                     }
@@ -127,7 +130,8 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
                 Ok(response)
             }
             FailoverStep::UnpauseSecondaryJobs => {
-                self.set_jobs(self.secondary, false, &mut response).await?;
+                self.set_jobs(self.secondary, false, false, &mut response)
+                    .await?;
                 Ok(response)
             }
             FailoverStep::Switch => {
@@ -146,10 +150,14 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
         }
     }
 
+    /// Pauses (or unpauses) the matching jobs of one side. Unless `best_effort`, a job
+    /// left as it was fails the step (retried: the step is idempotent), so that a
+    /// planned failover never leaves both sides running the same jobs.
     async fn set_jobs(
         &self,
         side: &W,
         paused: bool,
+        best_effort: bool,
         response: &mut FailoverResponse,
     ) -> Result<()> {
         let jobs: Vec<Job> = side
@@ -182,11 +190,10 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
                 }
             }
         }
-        if !paused && !response.errors.is_empty() {
-            // The new primary must run its jobs: a job left paused fails the step,
-            // and the state machine retries it (it is idempotent).
+        if !best_effort && !response.errors.is_empty() {
+            let what = if paused { "pause" } else { "unpause" };
             return Err(Error::retryable(format!(
-                "could not unpause: {}",
+                "could not {what}: {}",
                 response.errors.join("; ")
             )));
         }

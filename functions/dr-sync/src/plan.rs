@@ -417,14 +417,22 @@ fn plan_sharing(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: 
             "recipient",
             &recipient,
             format!("create recipient {recipient} on the primary for metastore {secondary_global}"),
-            Action::CreateRecipient { name: recipient.clone(), global_metastore_id: secondary_global.clone() },
+            Action::CreateRecipient {
+                name: recipient.clone(),
+                global_metastore_id: secondary_global.clone(),
+            },
         ),
-        Some(global) if *global != secondary_global => out.skip(
-            "recipient",
-            &recipient,
-            format!("recipient {recipient} exists on the primary for metastore {global}, not the secondary's {secondary_global}: rename sharing.recipient or fix it by hand"),
-            true,
-        ),
+        Some(global) if *global != secondary_global => {
+            // Never share with the metastore that recipient names: nothing of the
+            // sharing stage is planned, and every clone reports why it cannot read.
+            out.skip(
+                "recipient",
+                &recipient,
+                format!("recipient {recipient} exists on the primary for metastore {global}, not the secondary's {secondary_global}: rename sharing.recipient or fix it by hand"),
+                true,
+            );
+            return;
+        }
         Some(_) => {}
     }
     for m in &spec.catalogs {
@@ -482,7 +490,16 @@ fn plan_sharing(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: 
                 },
             );
         }
-        if !secondary.catalogs.contains_key(&share) {
+        if let Some(existing) = secondary.catalogs.get(&share) {
+            if existing.catalog_type != "DELTASHARING_CATALOG" {
+                out.skip(
+                    "share_catalog",
+                    &share,
+                    format!("catalog {share} exists on the secondary as a {}, not the share catalog of {share}: clones would read it", existing.catalog_type),
+                    true,
+                );
+            }
+        } else {
             out.push(
                 Stage::Sharing,
                 "share_catalog",
@@ -538,5 +555,8 @@ pub(crate) fn copy_of(spec: &DrSpec, t: &Table) -> Copy {
             Copy::No("materialized views are recreated by their pipeline, not copied")
         }
         TableType::View => Copy::No("views are created in the views stage"),
+        TableType::Other => {
+            Copy::No("a table of this type (shallow clone, foreign, metric view) is not copied")
+        }
     }
 }

@@ -327,8 +327,14 @@ pub(crate) fn plan_deletes(
     secondary: &Inventory,
     out: &mut Plan,
 ) {
+    // A source catalog that is not there (deleted, renamed, or unreadable to the sync)
+    // would make its whole replica "extra": nothing of such a catalog is deleted.
+    let source_present = |catalog: &str| primary.catalogs.contains_key(&catalog.to_lowercase());
     let source_of = |name: &FullName| -> Option<FullName> {
         let m = spec.mapping_into(&name.catalog)?;
+        if !source_present(&m.source) {
+            return None;
+        }
         let source = name.with_catalog(&m.source);
         spec.target_of(&source).map(|_| source)
     };
@@ -356,6 +362,9 @@ pub(crate) fn plan_deletes(
         let Some(m) = spec.mapping_into(catalog) else {
             continue;
         };
+        if !source_present(&m.source) {
+            continue;
+        }
         if m.includes_schema(schema)
             && !primary
                 .schemas

@@ -554,3 +554,41 @@ fn external_delta_tables_clone_to_the_mapped_location_when_asked() {
         "DEEP CLONE `lakeops_dr_main`.`core`.`events` LOCATION 's3://lake-usw2/ext/events'"
     ));
 }
+
+#[test]
+fn a_missing_source_catalog_deletes_nothing_even_when_deletes_propagate() {
+    let (mut s, mut p, secondary) = converged();
+    s.propagate_deletes = true;
+    p.catalogs.remove("sales");
+    p.schemas.retain(|k, _| !k.starts_with("sales."));
+    p.tables.retain(|k, _| k.catalog != "sales");
+    p.functions.clear();
+    let next = plan(&s, &p, &secondary);
+    assert!(
+        next.stage(Stage::Deletes).next().is_none(),
+        "{:#?}",
+        next.changes
+    );
+    assert!(next.skipped.iter().any(|x| x.failed
+        && x.object == "sales_dr"
+        && x.reason.contains("does not exist on the primary")));
+}
+
+#[test]
+fn a_recipient_of_another_metastore_gets_no_share() {
+    let (s, mut p) = (spec(), primary());
+    p.sharing.recipients.insert(
+        "lakeops_dr_usw2".into(),
+        "aws:eu-west-1:someone-else".into(),
+    );
+    let first = plan(&s, &p, &empty_secondary());
+    assert!(
+        first.stage(Stage::Sharing).next().is_none(),
+        "{:#?}",
+        first.stage(Stage::Sharing).collect::<Vec<_>>()
+    );
+    assert!(first
+        .skipped
+        .iter()
+        .any(|x| x.failed && x.kind == "recipient"));
+}
