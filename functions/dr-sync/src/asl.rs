@@ -68,7 +68,8 @@ fn task(step: Step, next: &str) -> Value {
             "wait_seconds.$": "$.Payload.wait_seconds"
         },
         "ResultPath": "$",
-        "TimeoutSeconds": 300,
+                // discover and report read both inventories (thousands of reads on a big lake).
+        "TimeoutSeconds": if matches!(step, Step::Discover | Step::Report) { 900 } else { 300 },
         "Retry": retry(),
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": format!("{} failed", step.as_str())}],
         "Next": next
@@ -225,7 +226,7 @@ pub fn render() -> Value {
     json!({
         "Comment": format!(
             "lakeops dr-sync: keep the secondary region's Unity Catalog in step with the primary's. Input: {{\"mode\": \"plan\"|\"apply\"|\"reconcile\", \"spec\": {{...}} | \"s3://...\" (default: the stack's DrSpecUri)}}. Refusals: {}.",
-            errors::REFUSED
+                        errors::REFUSALS.join(", ")
         ),
         "StartAt": "Inputs",
         "States": Value::Object(states)

@@ -107,6 +107,15 @@ pub struct Request {
     pub reverse: bool,
 }
 
+/// A change as the execution shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeSummary {
+    pub stage: Stage,
+    pub kind: String,
+    pub object: String,
+    pub description: String,
+}
+
 /// Changes included in a response; the rest are in the plan object.
 pub const CHANGES_IN_PAYLOAD: usize = 100;
 
@@ -118,8 +127,10 @@ pub struct Response {
     pub generation: Option<u64>,
     pub run: Option<String>,
     pub reverse: bool,
-    /// This step's changes (at most `CHANGES_IN_PAYLOAD`; `changes_total` counts all).
-    pub changes: Vec<Change>,
+    /// This step's changes, described (at most `CHANGES_IN_PAYLOAD`; `changes_total`
+    /// counts all). Their statements stay in the plan object: a view's SQL is
+    /// unbounded, a Step Functions payload is not (256 KiB).
+    pub changes: Vec<ChangeSummary>,
     pub changes_total: usize,
     /// `s3://` URI of the full plan, and of the report once `report` ran.
     pub plan_uri: Option<String>,
@@ -153,17 +164,29 @@ impl Response {
 
     pub fn with_changes(mut self, changes: &[Change]) -> Response {
         self.changes_total = changes.len();
-        self.changes = changes.iter().take(CHANGES_IN_PAYLOAD).cloned().collect();
+        self.changes = changes
+            .iter()
+            .take(CHANGES_IN_PAYLOAD)
+            .map(|c| ChangeSummary {
+                stage: c.stage,
+                kind: c.kind.clone(),
+                object: c.object.clone(),
+                description: c.description.clone(),
+            })
+            .collect();
         self
     }
 }
 
-/// Step Functions error names the state machines route on.
+/// The `errorType`s of the guard's refusals (`failover::Refusal::error_name`), which a
+/// failed execution's error shows.
 pub mod errors {
-    /// A refusal of the failover guard (stale generation, primary not active, other pair).
-    pub const REFUSED: &str = "DR.Refused";
-    /// A planned failover found the secondary not in step.
-    pub const NOT_IN_SYNC: &str = "DR.NotInSync";
+    pub const REFUSALS: [&str; 4] = [
+        "DR.StaleGeneration",
+        "DR.PrimaryNotActive",
+        "DR.OtherPair",
+        "DR.NotInSync",
+    ];
 }
 
 #[cfg(test)]

@@ -322,3 +322,28 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod names {
+    #[test]
+    fn every_refusal_name_is_listed_for_the_state_machines() {
+        use super::Refusal::*;
+        for r in [
+            StaleGeneration {
+                carried: 1,
+                current: 2,
+            },
+            PrimaryNotActive {
+                active_host: "h".into(),
+            },
+            OtherPair { name: "x".into() },
+            NotInSync {
+                missing: 0,
+                drifted: 1,
+                failed: 0,
+            },
+        ] {
+            assert!(crate::event::errors::REFUSALS.contains(&r.error_name()));
+        }
+    }
+}

@@ -45,16 +45,15 @@ impl From<StepFailure> for lambda_runtime::Diagnostic {
     fn from(failure: StepFailure) -> Self {
         // A refusal of the generation guard has its own name, so a state machine
         // can tell "a failover overtook this run" from a broken run.
-        let refused = failure
+        // A refusal of the guard goes out under its own name (DR.StaleGeneration,
+        // DR.PrimaryNotActive, DR.NotInSync, DR.OtherPair), so a state machine, or a
+        // person reading the execution, tells it from a broken run.
+        let refusal = failure
             .0
             .message
             .split(": ")
-            .any(|part| part.starts_with("DR."));
-        let error_type = if refused {
-            crate::event::errors::REFUSED.to_string()
-        } else {
-            failure.0.error_name().to_string()
-        };
+            .find(|part| part.starts_with("DR.") && !part.contains(' '));
+        let error_type = refusal.map_or_else(|| failure.0.error_name().to_string(), str::to_string);
         lambda_runtime::Diagnostic {
             error_type,
             error_message: failure.0.message,

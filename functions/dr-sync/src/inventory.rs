@@ -150,6 +150,10 @@ pub struct Function {
     /// The SQL body (`routine_definition`).
     pub body: String,
     pub comment: Option<String>,
+    /// Why the sync cannot re-create it from its FunctionInfo (a Python function, a
+    /// table function), for the report; None for a SQL scalar function.
+    #[serde(default)]
+    pub unsupported: Option<String>,
 }
 
 /// A securable of the permissions API and of tags; serialised as `KIND/name`, so it

@@ -110,6 +110,10 @@ pub(crate) fn plan_volumes_and_functions(
             let Some(target) = spec.target_of(&f.name) else {
                 continue;
             };
+            if let Some(reason) = &f.unsupported {
+                out.skip("function", &target.to_string(), reason.clone(), false);
+                continue;
+            }
             let body = views::rewrite_catalogs(&f.body, &renames);
             let same = secondary.functions.get(&target).is_some_and(|h| {
                 h.parameters == f.parameters
@@ -281,7 +285,7 @@ pub(crate) fn plan_grants(
                 let w = want.get(p).unwrap_or(&none);
                 let h = have.get(p).unwrap_or(&none);
                 let add: BTreeSet<String> = w.difference(h).cloned().collect();
-                let remove: BTreeSet<String> = if *p == spec.sync_principal {
+                let remove: BTreeSet<String> = if p.eq_ignore_ascii_case(&spec.sync_principal) {
                     BTreeSet::new()
                 } else {
                     h.difference(w).cloned().collect()
@@ -374,6 +378,11 @@ pub(crate) fn plan_deletes(
         }
     }
     extras.sort();
+    let objects: Vec<String> = extras
+        .iter()
+        .filter(|(_, k, _)| *k != "SCHEMA")
+        .map(|(_, _, n)| n.clone())
+        .collect();
     for (_, kind, name) in extras {
         let label = kind.to_lowercase();
         if spec.propagate_deletes {
@@ -384,6 +393,18 @@ pub(crate) fn plan_deletes(
                 format!("drop {label} {name}: gone from the primary"),
                 sql::drop(kind, &name),
             );
+            // A schema goes after what is dropped from it (DROP SCHEMA of a schema
+            // that still holds objects fails).
+            if kind == "SCHEMA" {
+                let prefix = format!("{name}.");
+                if let Some(change) = out.changes.last_mut() {
+                    change.after = objects
+                        .iter()
+                        .filter(|o| o.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                }
+            }
         } else {
             out.skip(
                 &label,

@@ -190,6 +190,7 @@ pub(crate) fn primary() -> Inventory {
             returns: "DOUBLE".into(),
             body: "x * (SELECT rate FROM sales.core.fact LIMIT 1)".into(),
             comment: None,
+            unsupported: None,
         },
     );
     p.tags.insert(

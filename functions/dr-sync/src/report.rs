@@ -263,7 +263,7 @@ fn grant_diff(
         for missing in w.difference(h) {
             out.push(format!("{p}: {missing} missing"));
         }
-        if *p != spec.sync_principal {
+        if !p.eq_ignore_ascii_case(&spec.sync_principal) {
             for extra in h.difference(w) {
                 out.push(format!("{p}: {extra} only on the secondary"));
             }
@@ -328,6 +328,10 @@ fn object_lines(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, lines
         };
         let mut l = line("function", Some(f.name.to_string()), target.to_string());
         l.status = match secondary.functions.get(&target) {
+            _ if f.unsupported.is_some() => {
+                l.error = f.unsupported.clone();
+                Status::Skipped
+            }
             None => Status::Missing,
             Some(h)
                 if h.parameters == f.parameters

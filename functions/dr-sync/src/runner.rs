@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use lakeops_shared::Error;
 
-use crate::clones::CloneQueue;
+use crate::clones::{CloneQueue, StatementState};
 use crate::event::{Mode, Request, Response, Step};
 use crate::failover::{check_sync, ActivePointer};
 use crate::inventory::Inventory;
@@ -191,16 +191,19 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
             }
             state.applied.insert(i);
         }
-        let done = self.advance_queue(stage, &indexes, &mut state).await?;
+        let done = self.advance_queue(run, stage, &indexes, &mut state).await?;
         self.store.save(run, &state).await?;
         response.ready = done;
         response.wait_seconds = if done { 0 } else { poll_interval(stage) };
         Ok(response)
     }
 
-    /// Polls the stage's statements in flight, settles them, submits more.
+    /// Polls the stage's statements in flight, settles them, submits more. The state
+    /// is saved right after submitting, so a crash loses no statement id (a lost id
+    /// would be submitted twice on the retry).
     async fn advance_queue(
         &self,
+        run: &str,
         stage: Stage,
         indexes: &[usize],
         state: &mut RunState,
@@ -214,86 +217,30 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
             return Ok(true);
         }
         let changes = state.plan.changes.clone();
-        let queue = state.queues.entry(stage).or_insert_with(|| {
-            let key_of: BTreeMap<&str, usize> = statements
-                .iter()
-                .map(|i| (changes[*i].object.as_str(), *i))
-                .collect();
-            let after = statements
-                .iter()
-                .map(|i| {
-                    let deps = changes[*i]
-                        .after
-                        .iter()
-                        .filter_map(|o| key_of.get(o.as_str()))
-                        .map(|d| d.to_string())
-                        .collect();
-                    (i.to_string(), deps)
-                })
-                .collect();
-            CloneQueue::ordered(statements.iter().map(|i| i.to_string()), after)
-        });
-        let mut states = BTreeMap::new();
-        for id in queue.in_flight.values() {
-            // A poll that fails transiently leaves the statement in flight for the next call.
-            match self.secondary.poll(id).await {
-                Ok(s) => {
-                    states.insert(id.clone(), s);
-                }
-                Err(e) if e.is_retryable() => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let mut queue = state
+            .queues
+            .remove(&stage)
+            .unwrap_or_else(|| new_queue(&changes, &statements));
+        let states = self.poll_in_flight(&queue).await;
         let step = queue.step(&states, self.spec.concurrency as usize);
         for key in step.submit {
-            let i: usize = key.parse().unwrap_or(usize::MAX);
-            let Some((statement, schema)) = changes.get(i).and_then(|c| c.action.statement())
+            let Some((statement, schema)) = key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| changes.get(i))
+                .and_then(|c| c.action.statement())
             else {
                 continue;
             };
-            let submitted = self.secondary.submit(statement, schema).await;
-            if let Err(e) = &submitted {
-                if e.is_retryable() {
-                    // Put it back: the next call submits it again.
-                    queue.pending.push_front(key);
-                    continue;
-                }
+            match self.secondary.submit(statement, schema).await {
+                // Put it back: the next call submits it again.
+                Err(e) if e.is_retryable() => queue.pending.push_front(key),
+                submitted => queue.submitted(key, submitted.map_err(|e| e.message)),
             }
-            queue.submitted(key, submitted.map_err(|e| e.message));
         }
-        let newly_done: Vec<String> = queue
-            .succeeded
-            .iter()
-            .filter(|k| !state.recorded.contains(*k))
-            .cloned()
-            .collect();
-        let mut ledger = None;
-        for key in newly_done {
-            let change = key.parse::<usize>().ok().and_then(|i| changes.get(i));
-            if let Some(crate::plan::Action::Clone {
-                target,
-                source_version,
-                ..
-            }) = change.map(|c| &c.action)
-            {
-                let ledger = match &mut ledger {
-                    Some(l) => l,
-                    None => ledger.insert(self.store.load_ledger().await?),
-                };
-                let target_version = self.secondary.table_version(target).await?;
-                ledger.insert(
-                    target.clone(),
-                    CloneRecord {
-                        source_version: *source_version,
-                        target_version,
-                    },
-                );
-            }
-            state.recorded.insert(key);
-        }
-        if let Some(ledger) = ledger {
-            self.store.save_ledger(&ledger).await?;
-        }
+        state.queues.insert(stage, queue.clone());
+        self.store.save(run, state).await?;
+        self.record_successes(&queue, &changes, state).await?;
         for (key, error) in &queue.failed {
             if let Some(change) = key.parse::<usize>().ok().and_then(|i| changes.get(i)) {
                 state
@@ -305,8 +252,90 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
         Ok(queue.pending.is_empty() && queue.in_flight.is_empty())
     }
 
+    /// The states of the statements in flight. A poll that fails transiently leaves its
+    /// statement in flight for the next call; one that fails for good (the statement
+    /// is gone: Databricks keeps them for hours, not for ever) fails that statement only.
+    async fn poll_in_flight(&self, queue: &CloneQueue) -> BTreeMap<String, StatementState> {
+        let mut states = BTreeMap::new();
+        for id in queue.in_flight.values() {
+            match self.secondary.poll(id).await {
+                Ok(s) => {
+                    states.insert(id.clone(), s);
+                }
+                Err(e) if e.is_retryable() => {}
+                Err(e) => {
+                    states.insert(id.clone(), StatementState::Failed { error: e.message });
+                }
+            }
+        }
+        states
+    }
+
+    /// Writes the clone ledger for the clones that succeeded since the last call, and
+    /// refreshes the replica's version after a comment or tag statement on a cloned
+    /// table (a comment is a Delta commit: without the refresh, the next run would see
+    /// a version the ledger does not know and clone the table again).
+    async fn record_successes(
+        &self,
+        queue: &CloneQueue,
+        changes: &[crate::plan::Change],
+        state: &mut RunState,
+    ) -> Result<()> {
+        let newly_done: Vec<String> = queue
+            .succeeded
+            .iter()
+            .filter(|k| !state.recorded.contains(*k))
+            .cloned()
+            .collect();
+        if newly_done.is_empty() {
+            return Ok(());
+        }
+        let mut ledger = self.store.load_ledger().await?;
+        let mut changed = false;
+        for key in newly_done {
+            let Some(change) = key.parse::<usize>().ok().and_then(|i| changes.get(i)) else {
+                continue;
+            };
+            match &change.action {
+                crate::plan::Action::Clone {
+                    target,
+                    source_version,
+                    ..
+                } => {
+                    let target_version = self.secondary.table_version(target).await?;
+                    ledger.insert(
+                        target.clone(),
+                        CloneRecord {
+                            source_version: *source_version,
+                            target_version,
+                        },
+                    );
+                    changed = true;
+                }
+                _ if matches!(change.kind.as_str(), "comment" | "tags") => {
+                    let table: String = change
+                        .object
+                        .split('.')
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    if let Some(record) = ledger.get_mut(&table) {
+                        record.target_version = self.secondary.table_version(&table).await?;
+                        changed = true;
+                    }
+                }
+                _ => {}
+            }
+            state.recorded.insert(key);
+        }
+        if changed {
+            self.store.save_ledger(&ledger).await?;
+        }
+        Ok(())
+    }
+
     async fn report(&self, mode: Mode, run: &str, mut response: Response) -> Result<Response> {
-        let failures = match mode {
+        let mut failures = match mode {
             Mode::Apply => self
                 .store
                 .load(run)
@@ -316,12 +345,42 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
             _ => BTreeMap::new(),
         };
         let (primary, secondary) = self.inventories().await?;
+        let planned = plan(self.spec, &primary, &secondary);
+        // What cannot be planned (a location outside every mapping, a view in a cycle,
+        // a missing source catalog) is failed too: a report is clean only when nothing is.
+        for skip in planned.skipped.iter().filter(|s| s.failed) {
+            failures
+                .entry(skip.object.clone())
+                .or_insert_with(|| skip.reason.clone());
+        }
         let report = reconcile(self.spec, &primary, &secondary, &failures, self.now.1);
         response.report_uri = Some(self.store.put_report(run, &report).await?);
         if mode != Mode::Apply {
-            response = response.with_changes(&plan(self.spec, &primary, &secondary).changes);
+            response = response.with_changes(&planned.changes);
         }
         response.summary = Some(report.summary);
         Ok(response)
     }
+}
+
+/// A stage's queue, keyed by change index; a change waits for the changes of this
+/// stage it names in `after`.
+fn new_queue(changes: &[crate::plan::Change], statements: &[usize]) -> CloneQueue {
+    let key_of: BTreeMap<&str, usize> = statements
+        .iter()
+        .map(|i| (changes[*i].object.as_str(), *i))
+        .collect();
+    let after = statements
+        .iter()
+        .map(|i| {
+            let deps = changes[*i]
+                .after
+                .iter()
+                .filter_map(|o| key_of.get(o.as_str()))
+                .map(|d| d.to_string())
+                .collect();
+            (i.to_string(), deps)
+        })
+        .collect();
+    CloneQueue::ordered(statements.iter().map(|i| i.to_string()), after)
 }

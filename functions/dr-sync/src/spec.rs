@@ -199,7 +199,9 @@ pub fn parse(input: &Value) -> Result<DrSpec, Problems> {
             return Err(problems);
         }
     };
-    spec.validate().into_result().map(|()| spec)
+    let mut problems = spec.validate();
+    spec.check_secrets_in_secondary(&mut problems);
+    problems.into_result().map(|()| spec)
 }
 
 impl DrSpec {
@@ -272,6 +274,29 @@ impl DrSpec {
             "must be an SSM parameter name starting with / (letters, digits, _ . - /)",
         );
         p
+    }
+
+    /// The sync runs in the secondary region and must read both secrets when the
+    /// primary region is down: both live there (the function may read only its own
+    /// region's `lakeops/<env>/` secrets). Checked on the spec as given, not on its
+    /// failback (reversed) form, which runs in the same stack.
+    fn check_secrets_in_secondary(&self, p: &mut Problems) {
+        for (at, side) in [("primary", &self.primary), ("secondary", &self.secondary)] {
+            let region = side
+                .credentials_secret_arn
+                .split(':')
+                .nth(3)
+                .unwrap_or_default();
+            if !region.is_empty() && region != self.secondary.region {
+                p.add(
+                    format!("{at}.credentials_secret_arn"),
+                    format!(
+                        "must be a secret in the secondary's region {}, where the sync runs (it is in {region})",
+                        self.secondary.region
+                    ),
+                );
+            }
+        }
     }
 
     fn validate_warehouse(&self, p: &mut Problems) {
@@ -530,7 +555,7 @@ pub(crate) mod tests {
         json!({
             "name": "lakehouse-dr",
             "primary": {"host": "https://primary.cloud.databricks.com", "region": "us-east-1",
-                        "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:lakeops/prod/dbx-primary-AbCdEf"},
+                        "credentials_secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:lakeops/prod/dbx-primary-AbCdEf"},
             "secondary": {"host": "https://secondary.cloud.databricks.com", "region": "us-west-2",
                           "credentials_secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:lakeops/prod/dbx-secondary-AbCdEf"},
             "warehouse": {"create": {"name": "lakeops-dr"}},
@@ -595,7 +620,10 @@ pub(crate) mod tests {
                 "locations[1].primary",
                 "concurrency",
                 "rpo_seconds",
-                "active_workspace_parameter"
+                "active_workspace_parameter",
+                // The sample's secrets are in us-west-2, the secondary is now us-east-1.
+                "primary.credentials_secret_arn",
+                "secondary.credentials_secret_arn"
             ]
         );
     }
@@ -625,6 +653,14 @@ pub(crate) mod tests {
         let mut v = sample();
         v["catalogs"] = json!([{"source": "lakeops_dr_x", "target": "x"}]);
         assert_eq!(problems_of(v), ["catalogs[0].source"]);
+    }
+
+    #[test]
+    fn both_secrets_live_in_the_secondary_region() {
+        let mut v = sample();
+        v["primary"]["credentials_secret_arn"] =
+            json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:lakeops/prod/p-AbCdEf");
+        assert_eq!(problems_of(v), ["primary.credentials_secret_arn"]);
     }
 
     #[test]

@@ -242,6 +242,29 @@ async fn read_catalog(client: &DatabricksClient, catalog: &str, inv: &mut Invent
             inv.functions.insert(f.name.clone(), f);
         }
     }
+    // ListTables leaves out view_dependencies ("view_dependencies and
+    // table_constraints are not returned by ListTables queries", the SDK's
+    // TablesAPI.list): each view's come from a GET of it, so views wait for theirs.
+    let views: Vec<String> = inv
+        .tables
+        .values()
+        .filter(|t| t.is_view() && t.name.catalog == catalog.to_lowercase())
+        .map(|t| t.name.to_string())
+        .collect();
+    let reads: Vec<_> = views
+        .into_iter()
+        .map(|v| view_dependencies(client.clone(), v))
+        .collect();
+    let results = stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        let (name, deps) = r?;
+        if let Some(t) = FullName::parse(&name).and_then(|n| inv.tables.get_mut(&n)) {
+            t.view_dependencies = deps;
+        }
+    }
     Ok(())
 }
 
@@ -331,6 +354,13 @@ fn function(v: &Value) -> Option<Function> {
             .unwrap_or_default(),
         body: text(v, "routine_definition").unwrap_or_default(),
         comment: text(v, "comment"),
+        unsupported: if v["routine_body"].as_str() == Some("EXTERNAL") {
+            Some("an external (Python) function is not re-created: its body is not SQL".into())
+        } else if v["data_type"].as_str() == Some("TABLE_TYPE") {
+            Some("a table function is not re-created: its RETURNS TABLE is not read".into())
+        } else {
+            None
+        },
     })
 }
 
@@ -473,4 +503,15 @@ async fn tags_of(
         })
         .collect();
     Ok((s, tags))
+}
+
+async fn view_dependencies(
+    client: DatabricksClient,
+    view: String,
+) -> Result<(String, Vec<FullName>)> {
+    let info: Value = client.get(&format!("{UC}/tables/{view}")).await?;
+    let deps = table(&info)
+        .map(|t| t.view_dependencies)
+        .unwrap_or_default();
+    Ok((view, deps))
 }
