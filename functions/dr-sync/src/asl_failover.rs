@@ -22,6 +22,7 @@ pub const SYNC_SCHEDULE_NAME: &str = "${DrSyncScheduleName}";
 fn step_name(step: FailoverStep) -> &'static str {
     match step {
         FailoverStep::Decide => "decide",
+        FailoverStep::CancelSyncStatements => "cancel_sync_statements",
         FailoverStep::PausePrimaryJobs => "pause_primary_jobs",
         FailoverStep::UnpauseSecondaryJobs => "unpause_secondary_jobs",
         FailoverStep::Switch => "switch",
@@ -40,20 +41,24 @@ fn catch() -> Value {
 }
 
 fn task(step: FailoverStep, next: &str) -> Value {
+    let mut payload = json!({
+        "failover_step": step_name(step),
+        "mode.$": "$.mode",
+        "spec.$": "$.spec",
+        "reverse.$": "$.reverse",
+        "generation.$": "$.generation",
+        "last_sync.$": "$.last_sync"
+    });
+    if step == FailoverStep::CancelSyncStatements {
+        payload["stopped_runs.$"] = json!("$.running_syncs.names");
+    }
     json!({
         "Type": "Task",
         "Comment": format!("Failover step {}", step_name(step)),
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {
             "FunctionName": FUNCTION_ARN,
-            "Payload": {
-                "failover_step": step_name(step),
-                "mode.$": "$.mode",
-                "spec.$": "$.spec",
-                "reverse.$": "$.reverse",
-                "generation.$": "$.generation",
-                "last_sync.$": "$.last_sync"
-            }
+                        "Payload": payload
         },
         "ResultSelector": {"generation.$": "$.Payload.generation", "promoted.$": "$.Payload.promoted", "jobs.$": "$.Payload.jobs", "errors.$": "$.Payload.errors"},
         "ResultPath": format!("$.{}", step_name(step)),
@@ -162,11 +167,46 @@ pub fn render() -> Value {
             "Description.$": "$.schedule.Description",
             "State.$": "$.schedule_state"
         },
-        "ResultPath": null,
+                "ResultPath": null,
         "Retry": retry(),
         "Catch": catch(),
-        "Next": "pause_primary_jobs"
+        "Next": "RunningSyncs"
     }));
+    s.insert("RunningSyncs".into(), json!({
+        "Type": "Task",
+        "Comment": "Sync runs that started before the schedule stopped: they must not write into the promoted side",
+        "Resource": "arn:aws:states:::aws-sdk:sfn:listExecutions",
+        "Parameters": {"StateMachineArn": SYNC_STATE_MACHINE_ARN, "StatusFilter": "RUNNING"},
+        "ResultSelector": {"arns.$": "$.Executions[*].ExecutionArn", "names.$": "$.Executions[*].Name"},
+        "ResultPath": "$.running_syncs",
+        "Retry": retry(),
+        "Catch": catch(),
+        "Next": "StopSyncs"
+    }));
+    s.insert("StopSyncs".into(), json!({
+        "Type": "Map",
+        "ItemsPath": "$.running_syncs.arns",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "StopSync",
+            "States": {
+                "StopSync": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:sfn:stopExecution",
+                    "Parameters": {"ExecutionArn.$": "$", "Error": "DR.FailoverInProgress", "Cause": "a failover stopped this sync run"},
+                    "Retry": retry(),
+                    "End": true
+                }
+            }
+        },
+        "ResultPath": null,
+        "Catch": catch(),
+        "Next": "cancel_sync_statements"
+    }));
+    s.insert(
+        "cancel_sync_statements".into(),
+        task(FailoverStep::CancelSyncStatements, "pause_primary_jobs"),
+    );
     s.insert(
         "pause_primary_jobs".into(),
         task(FailoverStep::PausePrimaryJobs, "unpause_secondary_jobs"),
@@ -257,8 +297,17 @@ mod tests {
             disable < pause,
             "the sync is stopped before anything moves: {order:?}"
         );
+        let stop = order
+            .iter()
+            .position(|s| s == "cancel_sync_statements")
+            .unwrap();
+        assert!(
+            stop < pause,
+            "sync runs in flight are stopped before anything moves: {order:?}"
+        );
         for step in [
             "decide",
+            "cancel_sync_statements",
             "pause_primary_jobs",
             "unpause_secondary_jobs",
             "switch",

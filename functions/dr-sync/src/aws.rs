@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::failover::ActivePointer;
-use crate::ports::{CloneLedger, PointerStore, Result, RunState, RunStore};
+use crate::ports::{CloneLedger, FailoverJobs, PointerStore, Result, RunState, RunStore};
 use crate::report::Report;
 
 pub struct S3RunStore {
@@ -108,6 +108,20 @@ impl RunStore for S3RunStore {
             .get(&format!("{}/clone-ledger.json", self.prefix))
             .await?
             .unwrap_or_default())
+    }
+
+    async fn load_failover_jobs(&self, generation: u64) -> Result<Option<FailoverJobs>> {
+        self.get(&format!("{}/failover-{generation}-jobs.json", self.prefix))
+            .await
+    }
+
+    async fn save_failover_jobs(&self, generation: u64, jobs: &FailoverJobs) -> Result<()> {
+        self.put(
+            &format!("{}/failover-{generation}-jobs.json", self.prefix),
+            jobs,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn save_ledger(&self, ledger: &CloneLedger) -> Result<()> {

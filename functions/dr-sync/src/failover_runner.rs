@@ -1,8 +1,9 @@
 //! The steps of a failover that the function runs (the `dr-failover` state machine
-//! runs the last sync and disables the sync schedule itself): decide, pause the old
-//! primary's jobs and cancel their runs, unpause the new primary's, and switch the
-//! pointer last. Each step can run twice; a re-run after the switch finishes instead
-//! of refusing.
+//! runs the last sync, disables the sync schedule and stops the sync runs in flight
+//! itself): decide; cancel the statements those runs left on the warehouse; pause the
+//! old primary's jobs and cancel their runs; unpause, on the new primary, the jobs that
+//! ran on the old one; switch the pointer last. Each step can run twice; a re-run after
+//! the switch finishes instead of refusing.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,7 +12,7 @@ use lakeops_shared::Error;
 
 use crate::failover::{decide, ActivePointer, Decision, Mode};
 use crate::mapping::glob_matches;
-use crate::ports::{Job, PointerStore, Result, Workspace};
+use crate::ports::{FailoverJobs, Job, PointerStore, Result, RunStore, Workspace};
 use crate::report::Summary;
 use crate::runner::refused;
 use crate::spec::DrSpec;
@@ -20,6 +21,7 @@ use crate::spec::DrSpec;
 #[serde(rename_all = "snake_case")]
 pub enum FailoverStep {
     Decide,
+    CancelSyncStatements,
     PausePrimaryJobs,
     UnpauseSecondaryJobs,
     Switch,
@@ -40,6 +42,9 @@ pub struct FailoverRequest {
     /// The summary of the last sync (planned mode), from the sync execution's output.
     #[serde(default)]
     pub last_sync: Option<Summary>,
+    /// The dr-sync runs (execution names) that the state machine stopped.
+    #[serde(default)]
+    pub stopped_runs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,15 +64,18 @@ pub struct FailoverResponse {
     pub errors: Vec<String>,
 }
 
-pub struct Failover<'a, W, P> {
+pub struct Failover<'a, W, S, P> {
     pub spec: &'a DrSpec,
     pub primary: &'a W,
     pub secondary: &'a W,
+    /// The sync's run store: the stopped runs' statements, and the jobs the failover
+    /// paused (so that only those are unpaused, also on a re-run).
+    pub store: &'a S,
     pub pointer: &'a P,
     pub now: String,
 }
 
-impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
+impl<W: Workspace, S: RunStore, P: PointerStore> Failover<'_, W, S, P> {
     pub async fn step(&self, request: &FailoverRequest) -> Result<FailoverResponse> {
         let mut response = FailoverResponse {
             failover_step: request.failover_step,
@@ -115,9 +123,38 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
                 }
                 Ok(response)
             }
+            FailoverStep::CancelSyncStatements => {
+                // A sync run stopped mid-stage leaves its statements running on the
+                // warehouse; none may write into the side being promoted.
+                for run in &request.stopped_runs {
+                    let Some(state) = self.store.load(run).await? else {
+                        continue;
+                    };
+                    for id in state.queues.values().flat_map(|q| q.in_flight.values()) {
+                        if let Err(e) = self.secondary.cancel_statement(id).await {
+                            response
+                                .errors
+                                .push(format!("statement {id} of run {run}: {}", e.message));
+                        }
+                    }
+                }
+                if !response.errors.is_empty() {
+                    return Err(Error::retryable(format!(
+                        "could not cancel: {}",
+                        response.errors.join("; ")
+                    )));
+                }
+                Ok(response)
+            }
             FailoverStep::PausePrimaryJobs => {
                 // Forced: the primary may be unreachable; what cannot be paused is reported.
                 let best_effort = request.mode == Mode::Forced;
+                let generation = request.generation.unwrap_or(pointer.generation);
+                let mut record = self
+                    .store
+                    .load_failover_jobs(generation)
+                    .await?
+                    .unwrap_or_default();
                 match self
                     .set_jobs(self.primary, true, best_effort, &mut response)
                     .await
@@ -125,12 +162,29 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
                     Err(e) if best_effort => {
                         response.errors.push(format!("primary jobs: {}", e.message))
                     }
-                    other => other?,
+                    Err(e) => return Err(e),
+                    Ok(()) => record.primary_answered = true,
                 }
+                // Union with what an earlier try paused: a re-run finds them paused already.
+                for name in &response.jobs {
+                    if !record.names.contains(name) {
+                        record.names.push(name.clone());
+                    }
+                }
+                self.store.save_failover_jobs(generation, &record).await?;
                 Ok(response)
             }
             FailoverStep::UnpauseSecondaryJobs => {
-                self.set_jobs(self.secondary, false, false, &mut response)
+                let generation = request.generation.unwrap_or(pointer.generation);
+                let record = self
+                    .store
+                    .load_failover_jobs(generation)
+                    .await?
+                    .unwrap_or_default();
+                // The jobs that ran on the old primary; all matching ones when it did not
+                // answer (a forced failover cannot know, and a promoted side must run).
+                let only = record.primary_answered.then_some(record.names);
+                self.set_jobs_named(self.secondary, only.as_deref(), &mut response)
                     .await?;
                 Ok(response)
             }
@@ -148,6 +202,42 @@ impl<W: Workspace, P: PointerStore> Failover<'_, W, P> {
                 Ok(response)
             }
         }
+    }
+
+    /// Unpauses the matching jobs of a side whose names are in `only` (all when None).
+    async fn set_jobs_named(
+        &self,
+        side: &W,
+        only: Option<&[String]>,
+        response: &mut FailoverResponse,
+    ) -> Result<()> {
+        let jobs: Vec<Job> = side
+            .triggered_jobs()
+            .await?
+            .into_iter()
+            .filter(|j| {
+                self.spec
+                    .failover_jobs
+                    .iter()
+                    .any(|p| glob_matches(p, &j.name))
+            })
+            .filter(|j| only.is_none_or(|names| names.contains(&j.name)))
+            .collect();
+        for job in jobs.iter().filter(|j| j.paused) {
+            match side.set_job_paused(job, false).await {
+                Ok(()) => response.jobs.push(job.name.clone()),
+                Err(e) => response
+                    .errors
+                    .push(format!("job {} ({}): {}", job.name, job.job_id, e.message)),
+            }
+        }
+        if !response.errors.is_empty() {
+            return Err(Error::retryable(format!(
+                "could not unpause: {}",
+                response.errors.join("; ")
+            )));
+        }
+        Ok(())
     }
 
     /// Pauses (or unpauses) the matching jobs of one side. Unless `best_effort`, a job

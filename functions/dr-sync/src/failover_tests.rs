@@ -57,6 +57,7 @@ async fn failover(
         spec: &spec,
         primary,
         secondary,
+        store: &lake.runs,
         pointer,
         now: "2026-12-03T13:00:00Z".into(),
     };
@@ -64,6 +65,7 @@ async fn failover(
     let mut out = vec![];
     for step in [
         FailoverStep::Decide,
+        FailoverStep::CancelSyncStatements,
         FailoverStep::PausePrimaryJobs,
         FailoverStep::UnpauseSecondaryJobs,
         FailoverStep::Switch,
@@ -75,6 +77,7 @@ async fn failover(
             reverse,
             generation,
             last_sync: last_sync.clone(),
+            stopped_runs: vec![],
         };
         let response = f.step(&request).await?;
         generation = response.generation;
@@ -105,13 +108,13 @@ async fn a_forced_failover_moves_jobs_and_the_pointer_and_a_rerun_finishes() {
     assert_eq!(paused(&lake, Side::Primary), [true, true]);
     assert_eq!(paused(&lake, Side::Secondary), [false, false]);
     assert_eq!(*lake.cancelled.lock().unwrap(), [1, 2]);
-    assert_eq!(steps[1].jobs, ["nightly-etl", "hourly-kpis"]);
+    assert_eq!(steps[2].jobs, ["nightly-etl", "hourly-kpis"]);
     // Crash after the switch, run again: nothing changes, nothing is refused.
     lake.mutations.lock().unwrap().clear();
     let again = failover(&lake, &pointer, Mode::Forced, false, None)
         .await
         .unwrap();
-    assert!(again[0].already_promoted && again[3].already_promoted);
+    assert!(again[0].already_promoted && again[4].already_promoted);
     assert_eq!(pointer.0.lock().unwrap().as_ref().unwrap().generation, 2);
     assert_eq!(*lake.mutations.lock().unwrap(), Vec::<String>::new());
 }
@@ -148,9 +151,9 @@ async fn a_forced_failover_goes_on_when_the_primary_is_down() {
         .await
         .unwrap();
     assert!(
-        steps[1].errors[0].contains("primary region is impaired"),
+        steps[2].errors[0].contains("primary region is impaired"),
         "{:?}",
-        steps[1].errors
+        steps[2].errors
     );
     assert_eq!(paused(&lake, Side::Secondary), [false, false]);
     assert_eq!(
@@ -192,4 +195,49 @@ async fn failback_promotes_the_old_primary_at_the_next_generation() {
     );
     assert_eq!(paused(&lake, Side::Primary), [false, false]);
     assert_eq!(paused(&lake, Side::Secondary), [true, true]);
+}
+
+#[tokio::test]
+async fn only_the_jobs_that_ran_on_the_primary_are_started_on_the_secondary() {
+    let (lake, pointer) = (lake(), FakePointer::default());
+    // hourly-kpis was paused on purpose on the primary: it stays paused everywhere.
+    lake.primary_jobs.lock().unwrap()[1].paused = true;
+    failover(&lake, &pointer, Mode::Planned, false, Some(clean()))
+        .await
+        .unwrap();
+    assert_eq!(paused(&lake, Side::Secondary), [false, true]);
+}
+
+#[tokio::test]
+async fn the_statements_of_a_stopped_sync_run_are_cancelled() {
+    use crate::ports::RunStore;
+    let lake = lake();
+    let mut state = crate::ports::RunState::default();
+    let mut queue = crate::clones::CloneQueue::new(["a".to_string()]);
+    queue.submitted("a".into(), Ok("st-9".into()));
+    state
+        .queues
+        .insert(crate::plan::Stage::ManagedTables, queue);
+    lake.runs.save("sync-1", &state).await.unwrap();
+    let (p, s) = (lake.side(Side::Primary), lake.side(Side::Secondary));
+    let pointer = FakePointer::default();
+    let f = Failover {
+        spec: &lake.spec,
+        primary: &p,
+        secondary: &s,
+        store: &lake.runs,
+        pointer: &pointer,
+        now: "t".into(),
+    };
+    let request = FailoverRequest {
+        failover_step: FailoverStep::CancelSyncStatements,
+        mode: Mode::Forced,
+        spec: json!({}),
+        reverse: false,
+        generation: None,
+        last_sync: None,
+        stopped_runs: vec!["sync-1".into(), "gone".into()],
+    };
+    f.step(&request).await.unwrap();
+    assert_eq!(*lake.mutations.lock().unwrap(), ["cancel st-9"]);
 }

@@ -13,7 +13,9 @@ use crate::inventory::*;
 use crate::mapping::FullName;
 use crate::plan::{Action, Change, Plan, Side};
 use crate::plan_tables::catalog_renames;
-use crate::ports::{CloneLedger, Job, PointerStore, Result, RunState, RunStore, Workspace};
+use crate::ports::{
+    CloneLedger, FailoverJobs, Job, PointerStore, Result, RunState, RunStore, Workspace,
+};
 use crate::report::Report;
 use crate::spec::DrSpec;
 use crate::views::rewrite_catalogs;
@@ -278,6 +280,8 @@ pub struct FakeLake {
     pub primary_down: std::sync::atomic::AtomicBool,
     /// Job ids whose runs were cancelled.
     pub cancelled: Mutex<Vec<i64>>,
+    /// A run store for the failover tests, which keep theirs across calls.
+    pub runs: FakeStore,
 }
 
 impl FakeLake {
@@ -295,6 +299,7 @@ impl FakeLake {
             secondary_jobs: Mutex::default(),
             primary_down: Default::default(),
             cancelled: Mutex::default(),
+            runs: FakeStore::default(),
         }
     }
 
@@ -478,6 +483,17 @@ impl Workspace for FakeSide<'_> {
         self.lake.cancelled.lock().unwrap().push(job_id);
         Ok(())
     }
+
+    async fn cancel_statement(&self, statement_id: &str) -> Result<()> {
+        self.lake
+            .mutations
+            .lock()
+            .unwrap()
+            .push(format!("cancel {statement_id}"));
+        // A cancelled statement never runs.
+        self.lake.statements.lock().unwrap().remove(statement_id);
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -485,6 +501,7 @@ pub struct FakeStore {
     pub states: Mutex<BTreeMap<String, RunState>>,
     pub reports: Mutex<BTreeMap<String, Report>>,
     pub ledger: Mutex<CloneLedger>,
+    pub failover_jobs: Mutex<BTreeMap<u64, FailoverJobs>>,
 }
 
 impl RunStore for FakeStore {
@@ -513,6 +530,16 @@ impl RunStore for FakeStore {
     }
     async fn save_ledger(&self, ledger: &CloneLedger) -> Result<()> {
         *self.ledger.lock().unwrap() = ledger.clone();
+        Ok(())
+    }
+    async fn load_failover_jobs(&self, generation: u64) -> Result<Option<FailoverJobs>> {
+        Ok(self.failover_jobs.lock().unwrap().get(&generation).cloned())
+    }
+    async fn save_failover_jobs(&self, generation: u64, jobs: &FailoverJobs) -> Result<()> {
+        self.failover_jobs
+            .lock()
+            .unwrap()
+            .insert(generation, jobs.clone());
         Ok(())
     }
 }

@@ -176,10 +176,12 @@ async fn run_failover(
         ssm: clients.ssm.clone(),
         name: spec.active_workspace_parameter.clone(),
     };
+    let store = S3RunStore::new(clients.s3.clone(), &clients.state_bucket, &spec.name);
     let failover = Failover {
         spec,
         primary: &primary,
         secondary: &secondary,
+        store: &store,
         pointer: &pointer,
         now: now().0,
     };

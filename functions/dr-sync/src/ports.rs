@@ -40,6 +40,8 @@ pub trait Workspace: Send + Sync {
     fn set_job_paused(&self, job: &Job, paused: bool) -> impl Future<Output = Result<()>> + Send;
     /// Cancels the job's active runs.
     fn cancel_job_runs(&self, job_id: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Cancels a statement (one already finished is not an error).
+    fn cancel_statement(&self, statement_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A job that runs by itself: what a failover pauses and unpauses.
@@ -67,6 +69,25 @@ pub trait RunStore: Send + Sync {
     /// The clones that succeeded, across runs.
     fn load_ledger(&self) -> impl Future<Output = Result<CloneLedger>> + Send;
     fn save_ledger(&self, ledger: &CloneLedger) -> impl Future<Output = Result<()>> + Send;
+    /// The jobs a failover from `generation` paused on the old primary.
+    fn load_failover_jobs(
+        &self,
+        generation: u64,
+    ) -> impl Future<Output = Result<Option<FailoverJobs>>> + Send;
+    fn save_failover_jobs(
+        &self,
+        generation: u64,
+        jobs: &FailoverJobs,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What the pause step of a failover found, for the unpause step (and its re-runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverJobs {
+    /// Whether the old primary answered; if not, the new one unpauses every matching job.
+    pub primary_answered: bool,
+    /// The jobs that ran there and were paused.
+    pub names: Vec<String>,
 }
 
 /// What each secondary table was cloned from: a table is in step when its current

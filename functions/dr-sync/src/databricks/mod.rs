@@ -305,4 +305,20 @@ impl Workspace for DatabricksSide {
             .map(|_| ())
             .map_err(Error::from)
     }
+
+    async fn cancel_statement(&self, statement_id: &str) -> Result<()> {
+        match self
+            .client
+            .post::<_, Value>(
+                &format!("/api/2.0/sql/statements/{statement_id}/cancel"),
+                &json!({}),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Gone already (Databricks keeps finished statements for hours): nothing runs.
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
