@@ -434,16 +434,19 @@ async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
         ssm: dr.ssm.clone(),
         name: dr.spec.active_workspace_parameter.clone(),
     };
+    let store = S3RunStore::new(dr.s3.clone(), BUCKET, &dr.spec.name);
     let failover = Failover {
         spec: &dr.spec,
         primary: &p,
         secondary: &s,
+        store: &store,
         pointer: &pointer,
         now: "2026-12-03T13:00:00Z".into(),
     };
     let mut generation = None;
     for step in [
         FailoverStep::Decide,
+        FailoverStep::CancelSyncStatements,
         FailoverStep::PausePrimaryJobs,
         FailoverStep::UnpauseSecondaryJobs,
         FailoverStep::Switch,
@@ -456,6 +459,7 @@ async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
                 reverse: false,
                 generation,
                 last_sync: None,
+                stopped_runs: vec![],
             })
             .await
             .unwrap();
