@@ -145,6 +145,30 @@ async fn warehouse(client: &DatabricksClient, name: &str) -> String {
 }
 
 async fn setup() -> Dr {
+    let statements = [
+        "CREATE TABLE main.core.orders (id BIGINT, email STRING) COMMENT 'every order'",
+        "INSERT INTO main.core.orders VALUES (1, 'a@example.com'), (2, 'b@example.com')",
+        "CREATE TABLE main.core.customers (id BIGINT, name STRING)",
+        "INSERT INTO main.core.customers VALUES (1, 'Ada')",
+        "CREATE VIEW main.core.big_orders AS SELECT id FROM main.core.orders WHERE id > 1",
+        "GRANT SELECT ON TABLE main.core.orders TO `analysts`",
+        "ALTER TABLE main.core.orders SET TAGS ('domain' = 'sales')",
+    ];
+    setup_with(
+        &[("main", vec!["core".to_string()])],
+        statements.iter().map(|s| s.to_string()).collect(),
+        2,
+    )
+    .await
+}
+
+/// Two workspaces in two regions, the primary's catalogs and schemas, and the
+/// statements that fill them; the spec syncs every catalog given.
+async fn setup_with(
+    catalogs: &[(&str, Vec<String>)],
+    statements: Vec<String>,
+    concurrency: u32,
+) -> Dr {
     let emulator = DatabricksEmulator::start_with(&[
         "--provisioning-seconds",
         "0",
@@ -178,26 +202,22 @@ async fn setup() -> Dr {
     let secondary = workspace(&connector, &account, "dr-secondary", "us-west-2").await;
 
     let primary_warehouse = warehouse(&primary, "primary-etl").await;
-    let _: Value = primary
-        .post("/api/2.1/unity-catalog/catalogs", &json!({"name": "main"}))
-        .await
-        .unwrap();
-    let _: Value = primary
-        .post(
-            "/api/2.1/unity-catalog/schemas",
-            &json!({"name": "core", "catalog_name": "main"}),
-        )
-        .await
-        .unwrap();
-    for statement in [
-        "CREATE TABLE main.core.orders (id BIGINT, email STRING) COMMENT 'every order'",
-        "INSERT INTO main.core.orders VALUES (1, 'a@example.com'), (2, 'b@example.com')",
-        "CREATE TABLE main.core.customers (id BIGINT, name STRING)",
-        "INSERT INTO main.core.customers VALUES (1, 'Ada')",
-        "CREATE VIEW main.core.big_orders AS SELECT id FROM main.core.orders WHERE id > 1",
-        "GRANT SELECT ON TABLE main.core.orders TO `analysts`",
-        "ALTER TABLE main.core.orders SET TAGS ('domain' = 'sales')",
-    ] {
+    for (catalog, schemas) in catalogs {
+        let _: Value = primary
+            .post("/api/2.1/unity-catalog/catalogs", &json!({"name": catalog}))
+            .await
+            .unwrap();
+        for schema in schemas {
+            let _: Value = primary
+                .post(
+                    "/api/2.1/unity-catalog/schemas",
+                    &json!({"name": schema, "catalog_name": catalog}),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    for statement in &statements {
         sql(&primary, &primary_warehouse, statement).await;
     }
 
@@ -211,9 +231,9 @@ async fn setup() -> Dr {
         "secondary": {"host": secondary.base_url(), "region": "us-west-2", "credentials_secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:lakeops/test/s"},
         "warehouse": {"create": {"name": "lakeops-dr-sync"}},
         "sharing": {"recipient": "lakeops_dr_usw2", "share_prefix": "lakeops_dr_"},
-        "catalogs": [{"source": "main"}],
+        "catalogs": catalogs.iter().map(|(c, _)| json!({"source": c})).collect::<Vec<_>>(),
         "sync_principal": "00000000-0000-0000-0000-0000000000a1",
-        "concurrency": 2,
+        "concurrency": concurrency,
         "active_workspace_parameter": "/lakeops/test/dr/active-workspace"
     }))
     .unwrap_or_else(|p| panic!("{p}"));
@@ -231,6 +251,17 @@ async fn setup() -> Dr {
 
 impl Dr {
     async fn run(&self, mode: Mode, run: &str) -> Result<Response, lakeops_shared::Error> {
+        self.run_counted(mode, run).await.map(|(r, _, _)| r)
+    }
+
+    /// A run, with the Lambda invocations it took and the state transitions the
+    /// dr-sync state machine would make for it (its fixed states, and per step call
+    /// the Task and its Choice, plus a Wait when the step is not ready).
+    async fn run_counted(
+        &self,
+        mode: Mode,
+        run: &str,
+    ) -> Result<(Response, usize, usize), lakeops_shared::Error> {
         let p = DatabricksSide::new(self.primary.clone(), None, true, true);
         let s = DatabricksSide::new(
             self.secondary.clone(),
@@ -256,9 +287,13 @@ impl Dr {
             _ => vec![Step::Discover, Step::Report],
         };
         let (mut generation, mut last) = (None, None);
+        // Inputs, WithDefaults, CheckInput, InFlight, OneAtATime, RunId, ByMode, Done.
+        let (mut invocations, mut transitions) = (0, 8);
         for step in steps {
             for call in 0.. {
-                assert!(call < 200, "step {} never became ready", step.as_str());
+                assert!(call < 5000, "step {} never became ready", step.as_str());
+                invocations += 1;
+                transitions += 2;
                 let request = Request {
                     step: step.as_str().into(),
                     mode,
@@ -273,10 +308,11 @@ impl Dr {
                     last = Some(response);
                     break;
                 }
+                transitions += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await; // the state machine's Wait
             }
         }
-        Ok(last.unwrap())
+        Ok((last.unwrap(), invocations, transitions))
     }
 
     /// The mutating requests the emulator logged since `since` (statements count by their SQL).
@@ -482,4 +518,74 @@ async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
     assert_eq!(status(&dr.secondary, secondary_job).await, "UNPAUSED");
     let refused = dr.run(Mode::Apply, "r2").await.unwrap_err();
     assert!(refused.message.contains("DR.PrimaryNotActive"), "{refused}");
+}
+
+/// The benchmark of BENCHMARKS.md ("dr-sync"): 1,000 tables in 20 schemas of 2
+/// catalogs; the first sync and a no-op re-run. Run by hand:
+/// `cargo test --release -p lakeops-tests --test dr_sync -- --ignored --nocapture benchmark`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes, and it prints its measurements"]
+async fn benchmark_1000_tables_in_20_schemas_of_2_catalogs() {
+    let catalogs: Vec<(&str, Vec<String>)> = ["sales", "ops"]
+        .iter()
+        .map(|c| (*c, (0..10).map(|s| format!("s{s:02}")).collect()))
+        .collect();
+    let mut statements = vec![];
+    for (c, schemas) in &catalogs {
+        for s in schemas {
+            for t in 0..50 {
+                statements.push(format!(
+                    "CREATE TABLE {c}.{s}.t{t:02} (id BIGINT, v STRING)"
+                ));
+                statements.push(format!("INSERT INTO {c}.{s}.t{t:02} VALUES ({t}, 'x')"));
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let dr = setup_with(&catalogs, statements, 8).await;
+    eprintln!(
+        "seeded 1000 tables in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let log = |since: u64| {
+        let url = format!("{}/_emulator/requests?since={since}", dr.emulator.url());
+        async move {
+            reqwest::get(url)
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut rows = vec![];
+    let mut since = log(u64::MAX).await["next"].as_u64().unwrap();
+    for (label, run) in [("first sync", "b1"), ("no-op re-run", "b2")] {
+        let t = std::time::Instant::now();
+        let (response, invocations, transitions) = dr.run_counted(Mode::Apply, run).await.unwrap();
+        let wall = t.elapsed().as_secs_f64();
+        let entries = log(since).await;
+        since = entries["next"].as_u64().unwrap();
+        let requests = entries["requests"].as_array().unwrap();
+        let mutating = requests.iter().filter(|r| r["mutating"] == true).count();
+        let clones = requests
+            .iter()
+            .filter(|r| {
+                r["statement_kind"]
+                    .as_str()
+                    .is_some_and(|k| k.contains("CLONE"))
+            })
+            .count();
+        let summary = response.summary.unwrap();
+        assert!(summary.clean, "{label}: {summary:?}");
+        rows.push(format!(
+            "| {label} | {wall:.1} s | {invocations} | {transitions} | {} | {mutating} | {clones} |",
+            requests.len()
+        ));
+    }
+    println!("| run | wall time | Lambda invocations | state transitions | Databricks calls | mutating calls | clones |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
 }
