@@ -82,7 +82,7 @@ async fn workspace(
         .unwrap()
         .to_string();
     let _: Value = account
-        .put(
+        .post(
             &account.account_path(&format!("workspaces/{id}/metastores/{mid}")),
             &json!({"metastore_assignment": {"metastore_id": mid, "default_catalog_name": "main"}}),
         )
@@ -315,6 +315,28 @@ impl Dr {
         Ok((last.unwrap(), invocations, transitions))
     }
 
+    /// The report's lines that are not ok, for assertion messages.
+    async fn not_ok(&self, run: &str) -> Vec<Value> {
+        let key = format!("dr/{}/runs/{run}/report.json", self.spec.name);
+        let object = self
+            .s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let report: Value =
+            serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+        report["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["status"] != "ok")
+            .cloned()
+            .collect()
+    }
+
     /// The mutating requests the emulator logged since `since` (statements count by their SQL).
     async fn mutations_since(&self, since: u64) -> (u64, Vec<String>) {
         let log = control(
@@ -371,7 +393,7 @@ async fn a_secondary_region_is_synced_incrementally_and_a_rerun_changes_nothing(
     let dr = setup().await;
     let first = dr.run(Mode::Apply, "r1").await.unwrap();
     let summary = first.summary.unwrap();
-    assert!(summary.clean, "{summary:?}");
+    assert!(summary.clean, "{summary:?} {:#?}", dr.not_ok("r1").await);
     assert_eq!(dr.count("main.core.orders").await, 2);
     assert_eq!(dr.count("main.core.big_orders").await, 1);
     let grants: Value = dr

@@ -168,14 +168,20 @@ pub fn apply_change(
                 secondary.functions.remove(&name);
                 secondary.volumes.remove(&name);
             }
-            (Action::Statement { .. }, "schema") => {
-                let (cat, schema) = c.object.split_once('.').unwrap();
-                let source = format!("{}.{schema}", spec.mapping_into(cat).unwrap().source);
+            (
+                Action::CreateSchema {
+                    catalog,
+                    name,
+                    comment,
+                },
+                _,
+            ) => {
+                let full = format!("{catalog}.{name}");
                 secondary.schemas.insert(
-                    c.object.clone(),
+                    full.clone(),
                     Schema {
-                        full_name: c.object.clone(),
-                        comment: primary.schemas[&source].comment.clone(),
+                        full_name: full,
+                        comment: comment.clone(),
                     },
                 );
             }

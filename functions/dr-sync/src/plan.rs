@@ -72,6 +72,12 @@ pub enum Action {
         name: String,
         comment: Option<String>,
     },
+    /// Schemas go through the REST API too, as catalogs do.
+    CreateSchema {
+        catalog: String,
+        name: String,
+        comment: Option<String>,
+    },
     /// On the primary: a DATABRICKS recipient for the secondary's metastore.
     CreateRecipient {
         name: String,
@@ -393,12 +399,16 @@ fn plan_catalogs(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out:
             }
             let target_schema = format!("{target}.{name}");
             if !secondary.schemas.contains_key(&target_schema) {
-                out.statement(
+                out.push(
                     Stage::Catalogs,
                     "schema",
                     &target_schema,
                     format!("create schema {target_schema}"),
-                    sql::create_schema(&target_schema, schema.comment.as_deref()),
+                    Action::CreateSchema {
+                        catalog: target.clone(),
+                        name: name.to_string(),
+                        comment: schema.comment.clone(),
+                    },
                 );
             }
         }

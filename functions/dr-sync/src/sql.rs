@@ -98,14 +98,6 @@ pub fn create_view(target: &FullName, definition: &str) -> String {
     format!("CREATE OR REPLACE VIEW {} AS {definition}", full(target))
 }
 
-pub fn create_schema(full_name: &str, comment: Option<&str>) -> String {
-    let mut s = format!("CREATE SCHEMA IF NOT EXISTS {}", dotted(full_name));
-    if let Some(c) = comment {
-        s.push_str(&format!(" COMMENT {}", literal(c)));
-    }
-    s
-}
-
 pub fn create_external_volume(target: &FullName, location: &str, comment: Option<&str>) -> String {
     let mut s = format!("CREATE EXTERNAL VOLUME IF NOT EXISTS {}", full(target));
     s.push_str(&format!(" LOCATION {}", literal(location)));

@@ -174,6 +174,9 @@ impl Workspace for DatabricksSide {
                 self.patch(&format!("{UC}/external-locations/{name}"), json!({"url": url, "credential_name": credential_name})).await
             }
             Action::CreateCatalog { name, comment } => self.create(&format!("{UC}/catalogs"), json!({"name": name, "comment": comment})).await,
+                        Action::CreateSchema { catalog, name, comment } => {
+                self.create(&format!("{UC}/schemas"), json!({"name": name, "catalog_name": catalog, "comment": comment})).await
+            }
             Action::CreateRecipient { name, global_metastore_id } => {
                 self.create(
                     &format!("{UC}/recipients"),
