@@ -143,7 +143,7 @@ def test_no_queue_is_left_without_a_producer() -> None:
     for props in (r["Properties"] for r in of_type("AWS::SNS::Subscription").values()):
         if props["Protocol"] == "sqs":
             producers.add(props["Endpoint"]["Fn::GetAtt"][0])
-    dead_letter_queues = {"CatalogIngestDLQ", "LakeGrantsDeadLetterQueue", "NetworkSleepDeadLetterQueue"}
+    dead_letter_queues = {"CatalogIngestDLQ", "LakeGrantsDeadLetterQueue", "NetworkSleepDeadLetterQueue", "DrSyncDeadLetterQueue"}
     for queue_id in of_type("AWS::SQS::Queue"):
         assert queue_id in producers | dead_letter_queues, f"nothing sends messages to {queue_id}"
 
