@@ -12,7 +12,7 @@ use lakeops_shared::Error;
 
 use crate::failover::{decide, ActivePointer, Decision, Mode};
 use crate::mapping::glob_matches;
-use crate::ports::{FailoverJobs, Job, PointerStore, Result, RunStore, Workspace};
+use crate::ports::{Job, PointerStore, Result, RunStore, Workspace};
 use crate::report::Summary;
 use crate::runner::refused;
 use crate::spec::DrSpec;

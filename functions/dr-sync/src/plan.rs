@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::inventory::{Inventory, Securable, Table, TableType};
 use crate::mapping::FullName;
 use crate::spec::{DrSpec, ExternalTables, ObjectKind};
-use crate::sql;
 
 /// The sync's stages, in the order the DR design gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use lakeops_shared::aws::aws_error;
 use lakeops_shared::credentials::Credential;
-use lakeops_shared::{Error, Secret};
+use lakeops_shared::Error;
 use serde_json::Value;
 
 // The one parser of s3:// URIs (a valid bucket name and a key).
