@@ -21,14 +21,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(rewrite_catalogs(sql, &BTreeMap::new()), sql);
-    let renames: BTreeMap<String, String> = match pick % 3 {
-        0 => [("sales", "sales_dr")].into(),
-        1 => [("a", "b"), ("main", "main_dr")].into(),
-        _ => [("x`y", "z")].into(),
-    }
-    .into_iter()
-    .map(|(a, b): (&str, &str)| (a.to_string(), b.to_string()))
-    .collect();
+    let pairs: &[(&str, &str)] = match pick % 3 {
+        0 => &[("sales", "sales_dr")],
+        1 => &[("a", "b"), ("main", "main_dr")],
+        _ => &[("x`y", "z")],
+    };
+    let renames: BTreeMap<String, String> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let once = rewrite_catalogs(sql, &renames);
     assert_eq!(rewrite_catalogs(&once, &renames), once, "not idempotent");
     // A text without any source catalog name in it is not touched.
