@@ -184,6 +184,10 @@ fn default_auto_stop() -> u32 {
 /// every rule that fails, each under its field's path.
 pub fn parse(input: &Value) -> Result<DrSpec, Problems> {
     let mut problems = Problems::new();
+    if !input.is_object() {
+        problems.add("spec", "must be a JSON object (or an s3:// URI of one)");
+        return Err(problems);
+    }
     let spec: DrSpec = match serde_path_to_error::deserialize(input.clone()) {
         Ok(spec) => spec,
         Err(error) => {
@@ -682,5 +686,24 @@ pub(crate) mod tests {
         assert!(parse(&v).is_err());
         v["warehouse"] = json!({"create": {"name": "x", "cluster_size": "Huge"}});
         assert_eq!(problems_of(v), ["warehouse.create.cluster_size"]);
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    #[test]
+    fn a_spec_that_is_not_an_object_is_refused_as_the_spec() {
+        // Found by the dr_spec fuzz target: `[0]` was reported under `[0]`.
+        for v in [
+            serde_json::json!([0]),
+            serde_json::json!("x"),
+            serde_json::json!(null),
+        ] {
+            let problems = super::parse(&v).unwrap_err();
+            assert_eq!(
+                problems.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                ["spec"]
+            );
+        }
     }
 }
