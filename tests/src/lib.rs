@@ -2,6 +2,7 @@
 //! when the test ends. No mock objects: moto in server mode for AWS, the
 //! Databricks emulator for Databricks, and the local stack for the whole path.
 
+pub mod databricks_fixture;
 pub mod event_pattern;
 
 use std::io::{BufRead, BufReader};
@@ -34,13 +35,44 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// A port that is free right now on 127.0.0.1.
+/// A port that is free right now on 127.0.0.1, handed out once per process.
+///
+/// Why not simply bind port 0: the kernel takes such ports from the ephemeral
+/// range, the same range it gives client connections their local ports, and a
+/// port that is free when we ask may be taken again before the server we start
+/// (moto takes about a second) binds it. Two tests that ran at once once got
+/// the same port: the second server failed to bind, the second test talked to
+/// the first test's server and lost it when that test ended (a CI failure).
+/// So ports come from below the ephemeral range, where no client socket lands,
+/// from a counter that never repeats within this process, and each one is
+/// checked with a bind before it is handed out.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start <= LOW + 1_000 {
+        return TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+    }
+    let span = ephemeral_start - LOW;
+    // Test binaries run one after another, but a start that depends on the
+    // process id keeps two concurrent runs on one machine apart as well.
+    let start = (std::process::id().wrapping_mul(7_919)) % span;
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + offset) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {ephemeral_start}")
 }
 
 /// A child process in its own process group, killed with its children on drop.
@@ -151,12 +183,17 @@ impl Moto {
                 .stderr(log),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let server = Server {
+        let mut server = Server {
             child,
             url: url.clone(),
             name: "moto",
         };
         wait_until_answers(&format!("{url}/moto-api/"), "moto", Duration::from_secs(30));
+        // An answer from a server that is not ours would make this test share
+        // another test's state and lose it when that test ends.
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("moto on port {port} exited ({status}) while the port answered: another server holds it");
+        }
         Moto { server }
     }
 
@@ -339,6 +376,61 @@ impl LocalStack {
         self.outputs = serde_json::from_slice(&outputs.stdout).expect("outputs JSON");
     }
 
+    /// Starts the state machine of template resource `logical_id` with `input` and
+    /// waits for its end; past `timeout` it panics with the history and the logs.
+    pub async fn execute(
+        &self,
+        logical_id: &str,
+        input: &serde_json::Value,
+        timeout: Duration,
+    ) -> Execution {
+        use aws_sdk_sfn::types::ExecutionStatus;
+        let sfn = aws_sdk_sfn::Client::new(&self.sdk_config().await);
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(self.resource(logical_id))
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap();
+        let arn = started.execution_arn().to_string();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            if *described.status() != ExecutionStatus::Running {
+                return Execution {
+                    arn,
+                    status: described.status().clone(),
+                    output: described
+                        .output()
+                        .map(|o| serde_json::from_str(o).unwrap())
+                        .unwrap_or(serde_json::Value::Null),
+                    error: described.error().unwrap_or_default().to_string(),
+                    cause: described.cause().unwrap_or_default().to_string(),
+                };
+            }
+            if Instant::now() > deadline {
+                let history = sfn
+                    .get_execution_history()
+                    .execution_arn(&arn)
+                    .send()
+                    .await
+                    .map(|h| format!("{:#?}", h.events()))
+                    .unwrap_or_default();
+                panic!(
+                    "{logical_id} {input} still running after {timeout:?}; history: {history}\nlambda logs:\n{}",
+                    tail(&self.lambda_logs(), 8000)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Run `local/stack.sh fire-schedule NAME` and return its output.
     pub fn fire_schedule(&self, name: &str) -> String {
         let output = stack_command(&[
@@ -361,6 +453,25 @@ impl LocalStack {
     pub fn lambda_logs(&self) -> String {
         std::fs::read_to_string(self.state_dir.join("logs").join("lambda.log")).unwrap_or_default()
     }
+}
+
+/// A finished Step Functions execution.
+#[derive(Debug)]
+pub struct Execution {
+    pub arn: String,
+    pub status: aws_sdk_sfn::types::ExecutionStatus,
+    pub output: serde_json::Value,
+    pub error: String,
+    pub cause: String,
+}
+
+/// The last `chars` bytes of `text` (on a character boundary), for long logs in messages.
+pub fn tail(text: &str, chars: usize) -> &str {
+    let mut start = text.len().saturating_sub(chars);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
 }
 
 impl Drop for LocalStack {
