@@ -153,7 +153,7 @@ impl DatabricksError {
                     .or(b.error)
                     .unwrap_or_default(),
             ),
-            None => (None, truncate(body.trim(), 300)),
+            None => (None, crate::validate::truncate(body.trim(), 300)),
         };
         Self {
             status,
@@ -163,17 +163,6 @@ impl DatabricksError {
             retry_after,
         }
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 impl fmt::Display for DatabricksError {
@@ -539,7 +528,7 @@ impl DatabricksClient {
                 format!("OAuth token exchange for {request}"),
                 after,
             );
-            error.message = truncate(&error.message, 300);
+            error.message = crate::validate::truncate(&error.message, 300);
             return Err(error);
         }
         let token: TokenResponse = serde_json::from_str(&text).map_err(|_| DatabricksError {

@@ -128,9 +128,76 @@ pub fn is_environment_name(value: &str) -> bool {
 pub const ENVIRONMENT_NAME_RULE: &str =
     "must be 2-16 lowercase letters or digits, starting with a letter (e.g. dev; no '-' or '_')";
 
+/// True for an AWS region name (`us-east-1`, `ap-southeast-2`, `us-gov-west-1`).
+pub fn is_region(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// A serde_json error message without its " at line L column C": meaningless for
+/// a JSON value that was parsed already (the problem's path says where it is).
+pub fn serde_message(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at])
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, with "…" when cut:
+/// for third-party text (an API's error body, a caught cause) inside our messages.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_messages_and_truncation() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-EAST-1",
+            "us--1",
+            "u-east-1",
+            "us-east-x",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
+        assert_eq!(
+            serde_message("invalid type: string, expected u32 at line 1 column 5"),
+            "invalid type: string, expected u32"
+        );
+        assert_eq!(
+            serde_message("missing field `name`"),
+            "missing field `name`"
+        );
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "abc…");
+        assert_eq!(truncate("aé", 2), "a…", "never inside a character");
+    }
 
     #[test]
     fn environment_names_have_no_separators() {

@@ -47,7 +47,8 @@ fn task(step: FailoverStep, next: &str) -> Value {
         "spec.$": "$.spec",
         "reverse.$": "$.reverse",
         "generation.$": "$.generation",
-        "last_sync.$": "$.last_sync"
+        "last_sync.$": "$.last_sync",
+        "last_sync_error.$": "$.last_sync_error"
     });
     if step == FailoverStep::CancelSyncStatements {
         payload["stopped_runs.$"] = json!("$.running_syncs.names");
@@ -73,7 +74,7 @@ pub fn render() -> Value {
     let mut s = Map::new();
     s.insert("Inputs".into(), json!({
         "Type": "Pass",
-        "Parameters": {"defaults": {"spec": SPEC_URI, "reverse": false, "generation": null, "last_sync": null}, "given.$": "$"},
+        "Parameters": {"defaults": {"spec": SPEC_URI, "reverse": false, "generation": null, "last_sync": null, "last_sync_error": null}, "given.$": "$"},
         "Next": "WithDefaults"
     }));
     s.insert(
@@ -109,8 +110,16 @@ pub fn render() -> Value {
         "ResultSelector": {"status.$": "$.Output.status", "output.$": "$.Output"},
         "ResultPath": "$.last_sync_run",
         "Retry": retry(),
-        "Catch": catch(),
+        // A failed last sync is decide's to judge: before the switch it refuses the
+        // failover with the sync's error; on a re-run after the switch (when the sync
+        // is refused because the primary is no longer active) the failover finishes.
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.last_sync_failure", "Next": "WithoutLastSync"}],
         "Next": "LastSyncRan"
+    }));
+    s.insert("WithoutLastSync".into(), json!({
+        "Type": "Pass",
+        "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "reverse.$": "$.reverse", "generation.$": "$.generation", "last_sync": null, "last_sync_error.$": "$.last_sync_failure"},
+        "Next": "decide"
     }));
     s.insert("LastSyncRan".into(), json!({
         "Type": "Choice",
@@ -121,14 +130,14 @@ pub fn render() -> Value {
     s.insert("LastSyncSkipped".into(), json!({"Type": "Fail", "Error": "DR.LastSyncSkipped", "Cause": "another dr-sync run was in flight; start the failover again when it ends"}));
     s.insert("WithLastSync".into(), json!({
         "Type": "Pass",
-        "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "reverse.$": "$.reverse", "generation.$": "$.generation", "last_sync.$": "$.last_sync_run.output.summary"},
+        "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "reverse.$": "$.reverse", "generation.$": "$.generation", "last_sync.$": "$.last_sync_run.output.summary", "last_sync_error": null},
         "Next": "decide"
     }));
     s.insert("decide".into(), task(FailoverStep::Decide, "Carry"));
     s.insert("Carry".into(), json!({
         "Type": "Pass",
         "Comment": "Every later step carries the generation decide saw",
-        "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "reverse.$": "$.reverse", "last_sync.$": "$.last_sync", "generation.$": "$.decide.generation", "promoted.$": "$.decide.promoted"},
+        "Parameters": {"mode.$": "$.mode", "spec.$": "$.spec", "reverse.$": "$.reverse", "last_sync.$": "$.last_sync", "last_sync_error.$": "$.last_sync_error", "generation.$": "$.decide.generation", "promoted.$": "$.decide.promoted"},
         "Next": "ScheduleState"
     }));
     s.insert(

@@ -63,6 +63,23 @@ pub enum Refusal {
         drifted: usize,
         failed: usize,
     },
+    /// A planned failover's last sync did not finish: nothing says the sides agree.
+    LastSyncFailed { error: String },
+}
+
+/// What a planned failover knows of its last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastSync<'a> {
+    /// None ran (a forced failover), or its output was not passed on.
+    Absent,
+    /// Its report's missing, drifted and failed counts.
+    Report {
+        missing: usize,
+        drifted: usize,
+        failed: usize,
+    },
+    /// It failed; its error and cause, as the state machine caught them.
+    Failed(&'a str),
 }
 
 impl Refusal {
@@ -72,6 +89,7 @@ impl Refusal {
             Refusal::PrimaryNotActive { .. } => "DR.PrimaryNotActive",
             Refusal::OtherPair { .. } => "DR.OtherPair",
             Refusal::NotInSync { .. } => "DR.NotInSync",
+            Refusal::LastSyncFailed { .. } => "DR.LastSyncFailed",
         }
     }
 }
@@ -91,6 +109,11 @@ impl std::fmt::Display for Refusal {
             Refusal::NotInSync { missing, drifted, failed } => write!(
                 f,
                 "a planned failover needs a clean reconciliation: {missing} missing, {drifted} drifted, {failed} failed (use mode forced to go anyway)"
+            ),
+            Refusal::LastSyncFailed { error } => write!(
+                f,
+                "a planned failover syncs once more first, and that sync failed: {} (fix it and start again, or use mode forced to go anyway)",
+                lakeops_shared::validate::truncate(error, 600)
             ),
         }
     }
@@ -143,14 +166,15 @@ pub enum Decision {
     AlreadyPromoted { pointer: ActivePointer },
 }
 
-/// Decides a failover from the spec's primary to its secondary. `clean` is the last
-/// reconciliation's verdict (required for `Planned`).
+/// Decides a failover from the spec's primary to its secondary. `last_sync` is what
+/// the last sync said (`Planned` needs a clean report). A re-run after the switch
+/// finishes whatever its last sync did: that sync is refused once the pointer moved.
 pub fn decide(
     pointer: &ActivePointer,
     spec: &DrSpec,
     mode: Mode,
     carried: Option<u64>,
-    clean: Option<(usize, usize, usize)>,
+    last_sync: LastSync<'_>,
     now: &str,
 ) -> Result<Decision, Refusal> {
     if pointer.name != spec.name {
@@ -167,16 +191,29 @@ pub fn decide(
     }
     check_sync(pointer, spec, carried)?;
     if mode == Mode::Planned {
-        match clean {
-            Some((0, 0, 0)) => {}
-            Some((missing, drifted, failed)) => {
+        match last_sync {
+            LastSync::Report {
+                missing: 0,
+                drifted: 0,
+                failed: 0,
+            } => {}
+            LastSync::Report {
+                missing,
+                drifted,
+                failed,
+            } => {
                 return Err(Refusal::NotInSync {
                     missing,
                     drifted,
                     failed,
                 })
             }
-            None => {
+            LastSync::Failed(error) => {
+                return Err(Refusal::LastSyncFailed {
+                    error: error.to_string(),
+                })
+            }
+            LastSync::Absent => {
                 return Err(Refusal::NotInSync {
                     missing: 0,
                     drifted: 0,
@@ -248,7 +285,8 @@ mod tests {
             check_sync(&p, &s, Some(0)).unwrap_err().error_name(),
             "DR.StaleGeneration"
         );
-        let promoted = match decide(&p, &s, Mode::Forced, Some(1), None, "t1").unwrap() {
+        let promoted = match decide(&p, &s, Mode::Forced, Some(1), LastSync::Absent, "t1").unwrap()
+        {
             Decision::Promote { pointer } => pointer,
             other => panic!("{other:?}"),
         };
@@ -270,11 +308,35 @@ mod tests {
     fn a_planned_failover_needs_a_clean_reconciliation() {
         let s = spec();
         let p = ActivePointer::initial(&s, "t0");
-        let refused = decide(&p, &s, Mode::Planned, Some(1), Some((0, 2, 1)), "t1").unwrap_err();
+        let refused = decide(
+            &p,
+            &s,
+            Mode::Planned,
+            Some(1),
+            LastSync::Report {
+                missing: 0,
+                drifted: 2,
+                failed: 1,
+            },
+            "t1",
+        )
+        .unwrap_err();
         assert_eq!(refused.error_name(), "DR.NotInSync");
         assert!(refused.to_string().contains("2 drifted"));
-        assert!(decide(&p, &s, Mode::Planned, Some(1), None, "t1").is_err());
-        assert!(decide(&p, &s, Mode::Planned, Some(1), Some((0, 0, 0)), "t1").is_ok());
+        assert!(decide(&p, &s, Mode::Planned, Some(1), LastSync::Absent, "t1").is_err());
+        assert!(decide(
+            &p,
+            &s,
+            Mode::Planned,
+            Some(1),
+            LastSync::Report {
+                missing: 0,
+                drifted: 0,
+                failed: 0
+            },
+            "t1"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -282,19 +344,19 @@ mod tests {
         let s = spec();
         let p = ActivePointer::initial(&s, "t0");
         let Decision::Promote { pointer } =
-            decide(&p, &s, Mode::Forced, Some(1), None, "t1").unwrap()
+            decide(&p, &s, Mode::Forced, Some(1), LastSync::Absent, "t1").unwrap()
         else {
             panic!()
         };
         assert!(matches!(
-            decide(&pointer, &s, Mode::Forced, Some(1), None, "t2").unwrap(),
+            decide(&pointer, &s, Mode::Forced, Some(1), LastSync::Absent, "t2").unwrap(),
             Decision::AlreadyPromoted { .. }
         ));
         // But a run from two generations ago is stale.
         let mut later = pointer.clone();
         later.generation = 5;
         later.active_host = s.secondary.host.clone();
-        assert!(decide(&later, &s, Mode::Forced, Some(1), None, "t3").is_err());
+        assert!(decide(&later, &s, Mode::Forced, Some(1), LastSync::Absent, "t3").is_err());
     }
 
     #[test]

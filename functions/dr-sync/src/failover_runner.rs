@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use lakeops_shared::Error;
 
-use crate::failover::{decide, ActivePointer, Decision, Mode};
+use crate::failover::{decide, ActivePointer, Decision, LastSync, Mode};
 use crate::mapping::glob_matches;
 use crate::ports::{Job, PointerStore, Result, RunStore, Workspace};
 use crate::report::Summary;
@@ -42,9 +42,30 @@ pub struct FailoverRequest {
     /// The summary of the last sync (planned mode), from the sync execution's output.
     #[serde(default)]
     pub last_sync: Option<Summary>,
+    /// The last sync's error when it failed (planned mode), as a Catch records it.
+    #[serde(default)]
+    pub last_sync_error: Option<CaughtError>,
     /// The dr-sync runs (execution names) that the state machine stopped.
     #[serde(default)]
     pub stopped_runs: Vec<String>,
+}
+
+/// An error as a Step Functions Catch records it in the state's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl std::fmt::Display for CaughtError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cause {
+            Some(cause) => write!(f, "{}: {cause}", self.error),
+            None => f.write_str(&self.error),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,10 +114,16 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Failover<'_, W, S, P> {
             .read()
             .await?
             .unwrap_or_else(|| ActivePointer::initial(self.spec, &self.now));
-        let clean = request
-            .last_sync
-            .as_ref()
-            .map(|s| (s.missing, s.drifted, s.failed));
+        let last_sync_error = request.last_sync_error.as_ref().map(ToString::to_string);
+        let last_sync = match (&request.last_sync, &last_sync_error) {
+            (Some(s), _) => LastSync::Report {
+                missing: s.missing,
+                drifted: s.drifted,
+                failed: s.failed,
+            },
+            (None, Some(error)) => LastSync::Failed(error),
+            (None, None) => LastSync::Absent,
+        };
         // Every step re-decides: a failover that another one overtook stops, and the
         // pointer's generation proves which side each step acts for.
         let decision = decide(
@@ -104,7 +131,7 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Failover<'_, W, S, P> {
             self.spec,
             request.mode,
             request.generation,
-            clean,
+            last_sync,
             &self.now,
         )
         .map_err(refused)?;

@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use crate::failover::Mode;
-use crate::failover_runner::{Failover, FailoverRequest, FailoverResponse, FailoverStep};
+use crate::failover_runner::{
+    CaughtError, Failover, FailoverRequest, FailoverResponse, FailoverStep,
+};
 use crate::fakes::{FakeLake, FakePointer};
 use crate::plan::Side;
 use crate::plan_tests::{empty_secondary, primary, spec};
@@ -45,6 +47,18 @@ async fn failover(
     reverse: bool,
     last_sync: Option<Summary>,
 ) -> Result<Vec<FailoverResponse>> {
+    failover_after(lake, pointer, mode, reverse, last_sync, None).await
+}
+
+/// [`failover`], with the last sync's error when it failed.
+async fn failover_after(
+    lake: &FakeLake,
+    pointer: &FakePointer,
+    mode: Mode,
+    reverse: bool,
+    last_sync: Option<Summary>,
+    last_sync_error: Option<&str>,
+) -> Result<Vec<FailoverResponse>> {
     let spec: DrSpec = if reverse {
         lake.spec.reversed()
     } else {
@@ -77,6 +91,10 @@ async fn failover(
             reverse,
             generation,
             last_sync: last_sync.clone(),
+            last_sync_error: last_sync_error.map(|e| CaughtError {
+                error: e.split(": ").next().unwrap_or(e).to_string(),
+                cause: e.split_once(": ").map(|(_, c)| c.to_string()),
+            }),
             stopped_runs: vec![],
         };
         let response = f.step(&request).await?;
@@ -140,6 +158,50 @@ async fn a_planned_failover_needs_a_clean_last_sync() {
         .await
         .unwrap();
     assert_eq!(pointer.0.lock().unwrap().as_ref().unwrap().generation, 2);
+}
+
+/// Once the pointer is switched, the last sync of a re-run is refused (the primary
+/// is no longer active): the re-run finishes instead of stopping there. Before the
+/// switch, a failed last sync refuses the failover with its error.
+#[tokio::test]
+async fn a_planned_failover_whose_last_sync_failed() {
+    let (lake, pointer) = (lake(), FakePointer::default());
+    let refused = failover_after(
+        &lake,
+        &pointer,
+        Mode::Planned,
+        false,
+        None,
+        Some("States.TaskFailed: warehouse gone"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.message.starts_with("DR.LastSyncFailed"),
+        "{refused}"
+    );
+    assert!(refused.message.contains("warehouse gone"), "{refused}");
+    assert!(pointer.0.lock().unwrap().is_none(), "nothing switched");
+
+    failover(&lake, &pointer, Mode::Planned, false, Some(clean()))
+        .await
+        .unwrap();
+    let rerun = failover_after(
+        &lake,
+        &pointer,
+        Mode::Planned,
+        false,
+        None,
+        Some("DR.PrimaryNotActive: the spec's primary is not the active workspace"),
+    )
+    .await
+    .unwrap();
+    assert!(rerun[0].already_promoted, "{rerun:?}");
+    assert_eq!(
+        pointer.0.lock().unwrap().as_ref().unwrap().generation,
+        2,
+        "switched once"
+    );
 }
 
 #[tokio::test]
@@ -236,6 +298,7 @@ async fn the_statements_of_a_stopped_sync_run_are_cancelled() {
         reverse: false,
         generation: None,
         last_sync: None,
+        last_sync_error: None,
         stopped_runs: vec!["sync-1".into(), "gone".into()],
     };
     f.step(&request).await.unwrap();

@@ -108,13 +108,12 @@ pub fn apply_change(
                     .shares
                     .insert(name.clone(), BTreeSet::new());
             }
-            (Action::AddToShare { share, schemas }, _) => {
-                primary_side
-                    .sharing
-                    .shares
-                    .get_mut(share)
-                    .unwrap()
-                    .extend(schemas.iter().cloned());
+            (Action::UpdateShare { share, add, remove }, _) => {
+                let objects = primary_side.sharing.shares.get_mut(share).unwrap();
+                for name in remove {
+                    objects.remove(name);
+                }
+                objects.extend(add.iter().cloned());
             }
             (Action::GrantShare { share, recipient }, _) => {
                 primary_side
@@ -131,16 +130,25 @@ pub fn apply_change(
                         name: name.clone(),
                         comment: None,
                         catalog_type: "DELTASHARING_CATALOG".into(),
+                        storage_root: None,
                     },
                 );
             }
-            (Action::CreateCatalog { name, comment }, _) => {
+            (
+                Action::CreateCatalog {
+                    name,
+                    comment,
+                    storage_root,
+                },
+                _,
+            ) => {
                 secondary.catalogs.insert(
                     name.clone(),
                     Catalog {
                         name: name.clone(),
                         comment: comment.clone(),
                         catalog_type: "MANAGED_CATALOG".into(),
+                        storage_root: storage_root.clone(),
                     },
                 );
             }
@@ -173,6 +181,7 @@ pub fn apply_change(
                     catalog,
                     name,
                     comment,
+                    storage_root,
                 },
                 _,
             ) => {
@@ -182,6 +191,7 @@ pub fn apply_change(
                     Schema {
                         full_name: full,
                         comment: comment.clone(),
+                        storage_root: storage_root.clone(),
                     },
                 );
             }

@@ -64,12 +64,18 @@ pub struct Catalog {
     pub comment: Option<String>,
     /// MANAGED_CATALOG, DELTASHARING_CATALOG, ...
     pub catalog_type: String,
+    /// Its own managed storage (`storage_root`); None: the metastore's.
+    #[serde(default)]
+    pub storage_root: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
     pub full_name: String,
     pub comment: Option<String>,
+    /// Its own managed storage (`storage_root`); None: its catalog's.
+    #[serde(default)]
+    pub storage_root: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,29 +67,35 @@ pub enum Action {
         url: String,
         credential_name: String,
     },
+    /// `storage_root`: the primary's own managed storage of the catalog, mapped by
+    /// `locations[]`; None: the secondary metastore's.
     CreateCatalog {
         name: String,
         comment: Option<String>,
+        storage_root: Option<String>,
     },
     /// Schemas go through the REST API too, as catalogs do.
     CreateSchema {
         catalog: String,
         name: String,
         comment: Option<String>,
+        storage_root: Option<String>,
     },
     /// On the primary: a DATABRICKS recipient for the secondary's metastore.
     CreateRecipient {
         name: String,
         global_metastore_id: String,
     },
-    /// On the primary: a share, and schemas added to it (new tables of a shared schema
-    /// are shared with no edit).
+    /// On the primary: a share, and what it holds (see [`shared_objects`]).
     CreateShare {
         name: String,
     },
-    AddToShare {
+    /// Data objects added to and removed from a share: a name with one dot is a
+    /// SCHEMA (`cat.schema`), with two a TABLE (`cat.schema.table`).
+    UpdateShare {
         share: String,
-        schemas: Vec<String>,
+        add: Vec<String>,
+        remove: Vec<String>,
     },
     GrantShare {
         share: String,
@@ -177,7 +183,7 @@ impl Action {
         match self {
             Action::CreateRecipient { .. }
             | Action::CreateShare { .. }
-            | Action::AddToShare { .. }
+            | Action::UpdateShare { .. }
             | Action::GrantShare { .. } => Side::Primary,
             _ => Side::Secondary,
         }
@@ -376,14 +382,28 @@ fn plan_catalogs(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out:
             continue;
         };
         if !secondary.catalogs.contains_key(&target) {
+            // Managed storage in the primary's region would put the replica's data
+            // there: it is mapped, and a root outside every mapping fails the catalog.
+            let storage_root = match mapped_root(spec, cat.storage_root.as_deref()) {
+                Ok(root) => root,
+                Err(reason) => {
+                    out.skip("catalog", &target, format!("storage_root: {reason}"), true);
+                    continue;
+                }
+            };
+            let described = match &storage_root {
+                Some(root) => format!("create catalog {target} with managed storage {root}"),
+                None => format!("create catalog {target}"),
+            };
             out.push(
                 Stage::Catalogs,
                 "catalog",
                 &target,
-                format!("create catalog {target}"),
+                described,
                 Action::CreateCatalog {
                     name: target.clone(),
                     comment: cat.comment.clone(),
+                    storage_root,
                 },
             );
         }
@@ -398,20 +418,44 @@ fn plan_catalogs(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out:
             }
             let target_schema = format!("{target}.{name}");
             if !secondary.schemas.contains_key(&target_schema) {
+                let storage_root = match mapped_root(spec, schema.storage_root.as_deref()) {
+                    Ok(root) => root,
+                    Err(reason) => {
+                        out.skip(
+                            "schema",
+                            &target_schema,
+                            format!("storage_root: {reason}"),
+                            true,
+                        );
+                        continue;
+                    }
+                };
+                let described = match &storage_root {
+                    Some(root) => {
+                        format!("create schema {target_schema} with managed storage {root}")
+                    }
+                    None => format!("create schema {target_schema}"),
+                };
                 out.push(
                     Stage::Catalogs,
                     "schema",
                     &target_schema,
-                    format!("create schema {target_schema}"),
+                    described,
                     Action::CreateSchema {
                         catalog: target.clone(),
                         name: name.to_string(),
                         comment: schema.comment.clone(),
+                        storage_root,
                     },
                 );
             }
         }
     }
+}
+
+/// A managed storage root of the primary, on the secondary (None stays None).
+fn mapped_root(spec: &DrSpec, root: Option<&str>) -> Result<Option<String>, String> {
+    root.map(|r| spec.map_location(r)).transpose()
 }
 
 /// The recipient, a share per synced catalog with every synced schema in it, the grant,
@@ -462,23 +506,34 @@ fn plan_sharing(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: 
                 },
             );
         }
-        let missing: Vec<String> = primary
-            .schemas
-            .keys()
-            .filter(|full| catalog_of(full) == source)
-            .filter(|full| m.includes_schema(full.split_once('.').map(|x| x.1).unwrap_or_default()))
-            .filter(|full| !have.is_some_and(|objects| objects.contains(*full)))
+        let desired = shared_objects(spec, m, primary);
+        let held = have.cloned().unwrap_or_default();
+        let add: Vec<String> = desired.difference(&held).cloned().collect();
+        let remove: Vec<String> = held
+            .iter()
+            .filter(|o| catalog_of(o) == source && !desired.contains(*o))
             .cloned()
             .collect();
-        if !missing.is_empty() {
+        if !add.is_empty() || !remove.is_empty() {
+            let mut what = vec![];
+            if !add.is_empty() {
+                what.push(format!("add {} to share {share}", share_objects_text(&add)));
+            }
+            if !remove.is_empty() {
+                what.push(format!(
+                    "remove {} from share {share} (not synced as such)",
+                    share_objects_text(&remove)
+                ));
+            }
             out.push(
                 Stage::Sharing,
                 "share",
                 &share,
-                format!("add schemas {} to share {share}", missing.join(", ")),
-                Action::AddToShare {
+                what.join("; "),
+                Action::UpdateShare {
                     share: share.clone(),
-                    schemas: missing,
+                    add,
+                    remove,
                 },
             );
         }
@@ -521,6 +576,53 @@ fn plan_sharing(spec: &DrSpec, primary: &Inventory, secondary: &Inventory, out: 
                 },
             );
         }
+    }
+}
+
+/// What the share of mapping `m` holds. Its synced schemas whole, so that tables
+/// created later are shared with no edit, when the mapping has no table filters.
+/// With `include_tables` or `exclude_tables`, only the tables that are cloned: a
+/// schema in a share exposes every table in it to the recipient, so an excluded
+/// table would leave the primary's metastore. A table created later in such a
+/// catalog is added by the next run's sharing stage, before its clone.
+pub(crate) fn shared_objects(
+    spec: &DrSpec,
+    m: &crate::spec::CatalogMapping,
+    primary: &Inventory,
+) -> BTreeSet<String> {
+    let source = m.source.to_lowercase();
+    if m.include_tables.is_empty() && m.exclude_tables.is_empty() {
+        return primary
+            .schemas
+            .keys()
+            .filter(|full| catalog_of(full) == source)
+            .filter(|full| m.includes_schema(full.split_once('.').map(|x| x.1).unwrap_or_default()))
+            .cloned()
+            .collect();
+    }
+    synced_tables(spec, primary)
+        .filter(|(t, _)| matches!(copy_of(spec, t), Copy::Clone { .. }))
+        .map(|(t, _)| t.name.to_string())
+        .filter(|name| catalog_of(name) == source)
+        .collect()
+}
+
+/// "schemas a.b, a.c and tables a.b.t": the kinds as [`Action::UpdateShare`] reads them.
+fn share_objects_text(names: &[String]) -> String {
+    let (schemas, tables): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| n.matches('.').count() == 1);
+    let list = |kind: &str, items: &[&String]| {
+        let joined: Vec<&str> = items.iter().map(|s| s.as_str()).collect();
+        format!("{kind} {}", joined.join(", "))
+    };
+    match (schemas.is_empty(), tables.is_empty()) {
+        (false, true) => list("schemas", &schemas),
+        (true, false) => list("tables", &tables),
+        _ => format!(
+            "{} and {}",
+            list("schemas", &schemas),
+            list("tables", &tables)
+        ),
     }
 }
 

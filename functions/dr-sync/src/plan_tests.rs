@@ -90,6 +90,7 @@ pub(crate) fn primary() -> Inventory {
                 name: c.into(),
                 comment: None,
                 catalog_type: "MANAGED_CATALOG".into(),
+                storage_root: None,
             },
         );
     }
@@ -99,6 +100,7 @@ pub(crate) fn primary() -> Inventory {
             Schema {
                 full_name: s.into(),
                 comment: Some(format!("{s} schema")),
+                storage_root: None,
             },
         );
     }
@@ -333,6 +335,7 @@ fn sharing_is_set_up_by_the_sync_itself() {
         Schema {
             full_name: "main.ops".into(),
             comment: None,
+            storage_root: None,
         },
     );
     let next = plan(&s, &p, &secondary);
@@ -347,6 +350,82 @@ fn sharing_is_set_up_by_the_sync_itself() {
             "create schema main.ops",
             "add schemas main.ops to share lakeops_dr_main"
         ]
+    );
+}
+
+/// A catalog or schema with its own managed storage gets the mapped storage on the
+/// secondary; one outside every mapping fails, with everything under it.
+#[test]
+fn managed_storage_roots_are_mapped() {
+    let (s, mut p) = (spec(), primary());
+    p.catalogs.get_mut("main").unwrap().storage_root = Some("s3://lake-use1/ext/main".into());
+    p.schemas.get_mut("main.core").unwrap().storage_root =
+        Some("s3://lake-use1/ext/main/core".into());
+    p.catalogs.get_mut("sales").unwrap().storage_root = Some("s3://elsewhere/sales".into());
+    let first = plan(&s, &p, &empty_secondary());
+    let described: Vec<&str> = first
+        .stage(Stage::Catalogs)
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "create catalog main with managed storage s3://lake-usw2/ext/main",
+            "create schema main.core with managed storage s3://lake-usw2/ext/main/core",
+        ]
+    );
+    let failed = first
+        .skipped
+        .iter()
+        .find(|k| k.object == "sales_dr")
+        .unwrap();
+    assert!(
+        failed.failed && failed.reason.contains("locations[]"),
+        "{failed:?}"
+    );
+}
+
+/// A schema in a share exposes all its tables: with table filters, only the tables
+/// that are cloned are shared, and a schema shared whole before leaves the share.
+#[test]
+fn an_excluded_table_is_never_shared() {
+    let (mut s, p, secondary) = converged();
+    s.catalogs[0].exclude_tables = vec!["core.ord*".into()];
+    let next = plan(&s, &p, &secondary);
+    let updates: Vec<(&Vec<String>, &Vec<String>)> = next
+        .stage(Stage::Sharing)
+        .filter_map(|c| match &c.action {
+            Action::UpdateShare { add, remove, .. } => Some((add, remove)),
+            _ => None,
+        })
+        .collect();
+    // main.core.events is an external Delta table: re-created over replicated
+    // storage (external_tables: metadata), so not shared either.
+    assert_eq!(
+        updates,
+        [(&Vec::<String>::new(), &vec!["main.core".to_string()])],
+        "{:?}",
+        next.changes
+    );
+    let described: Vec<&str> = next
+        .stage(Stage::Sharing)
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(
+        described,
+        ["remove schemas main.core from share lakeops_dr_main (not synced as such)"]
+    );
+
+    // With clones of external Delta tables, the cloned table is shared by name.
+    s.external_tables = crate::spec::ExternalTables::Clone;
+    let next = plan(&s, &p, &secondary);
+    let described: Vec<&str> = next
+        .stage(Stage::Sharing)
+        .map(|c| c.description.as_str())
+        .collect();
+    assert_eq!(
+        described,
+        ["add tables main.core.events to share lakeops_dr_main; remove schemas main.core from share lakeops_dr_main (not synced as such)"]
     );
 }
 

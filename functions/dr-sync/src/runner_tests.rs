@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::event::{Mode, Request, Response, Step};
-use crate::failover::{decide, Decision};
+use crate::failover::{decide, Decision, LastSync};
 use crate::fakes::{FakeLake, FakePointer, FakeStore};
 use crate::plan::Side;
 use crate::plan_tests::{empty_secondary, primary, spec};
@@ -159,7 +159,7 @@ async fn a_run_overtaken_by_a_failover_is_refused_and_writes_nothing() {
         &h.lake.spec,
         crate::failover::Mode::Forced,
         Some(1),
-        None,
+        LastSync::Absent,
         "t",
     )
     .unwrap() else {

@@ -196,10 +196,7 @@ pub fn parse(input: &Value) -> Result<DrSpec, Problems> {
                 p => p,
             };
             let message = error.inner().to_string();
-            let message = message
-                .find(" at line ")
-                .map_or(message.as_str(), |at| &message[..at]);
-            problems.add(path, message);
+            problems.add(path, lakeops_shared::validate::serde_message(&message));
             return Err(problems);
         }
     };
@@ -472,7 +469,7 @@ impl Side {
             "must be an https:// workspace URL (http:// only on the loopback, for an emulator)",
         );
         p.check(
-            is_region(&self.region),
+            lakeops_shared::validate::is_region(&self.region),
             format!("{at}.region"),
             "must be an AWS region such as us-east-1",
         );
@@ -529,17 +526,6 @@ fn is_pattern(v: &str, parts: usize) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '?'))
         })
-}
-
-fn is_region(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
 }
 
 fn is_ssm_name(v: &str) -> bool {

@@ -361,7 +361,10 @@ pub fn parse(input: &Value) -> Result<PlatformSpec, Problems> {
             } else {
                 path
             };
-            problems.add(path, clean_serde_message(&error.inner().to_string()));
+            problems.add(
+                path,
+                lakeops_shared::validate::serde_message(&error.inner().to_string()),
+            );
             // Unknown fields are still worth reporting alongside.
             return Err(problems);
         }
@@ -373,14 +376,6 @@ pub fn parse(input: &Value) -> Result<PlatformSpec, Problems> {
         problems.add(path, problem);
     }
     problems.into_result().map(|()| spec)
-}
-
-fn clean_serde_message(message: &str) -> String {
-    // serde_json appends " at line L column C", meaningless for a JSON value.
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// Every key of `input` that the typed spec dropped is a field the user
@@ -426,17 +421,6 @@ fn is_uuid(value: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-fn is_region(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
 }
 
 fn is_aws_id(value: &str, prefix: &str) -> bool {
@@ -509,7 +493,7 @@ impl PlatformSpec {
         );
 
         p.check(
-            is_region(&self.aws.region),
+            lakeops_shared::validate::is_region(&self.aws.region),
             "aws.region",
             "must be an AWS region such as us-east-1",
         );
@@ -1214,9 +1198,9 @@ pub(crate) mod tests {
     fn helpers() {
         assert!(is_uuid("00000000-0000-0000-0000-000000000001"));
         assert!(!is_uuid("00000000-0000-0000-0000-00000000000"));
-        assert!(is_region("us-east-1"));
-        assert!(is_region("us-gov-west-1"));
-        assert!(!is_region("us-east"));
+        assert!(lakeops_shared::validate::is_region("us-east-1"));
+        assert!(lakeops_shared::validate::is_region("us-gov-west-1"));
+        assert!(!lakeops_shared::validate::is_region("us-east"));
         assert!(is_s3_url("s3://bucket/a/b"));
         assert!(is_s3_url("s3://bucket"));
         assert!(!is_s3_url("https://bucket"));

@@ -120,6 +120,50 @@ impl DatabricksSide {
         )
         .await
     }
+
+    /// Removes first (a schema leaves a share before its tables are added one by
+    /// one), then adds, [`SHARE_UPDATES_PER_CALL`] updates per call. A call refused
+    /// because one object is in the share already (or gone already) is repeated one
+    /// object at a time, so the rest of its batch is not skipped.
+    async fn update_share(&self, share: &str, add: &[String], remove: &[String]) -> Result<()> {
+        let updates: Vec<(bool, Value)> = remove
+            .iter()
+            .map(|name| (false, share_update("REMOVE", name)))
+            .chain(add.iter().map(|name| (true, share_update("ADD", name))))
+            .collect();
+        let path = format!("{UC}/shares/{share}");
+        let settled = |adding: bool, e: &lakeops_shared::databricks::DatabricksError| {
+            if adding {
+                e.is_already_exists()
+            } else {
+                e.is_not_found()
+            }
+        };
+        for chunk in updates.chunks(SHARE_UPDATES_PER_CALL) {
+            let body: Vec<&Value> = chunk.iter().map(|(_, u)| u).collect();
+            match self
+                .client
+                .patch::<_, Value>(&path, &json!({"updates": body}))
+                .await
+            {
+                Ok(_) => continue,
+                Err(e) if e.is_already_exists() || e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+            for (adding, update) in chunk {
+                match self
+                    .client
+                    .patch::<_, Value>(&path, &json!({"updates": [update]}))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if settled(*adding, &e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn grant_changes(changes: &[GrantChange]) -> Value {
@@ -173,9 +217,11 @@ impl Workspace for DatabricksSide {
             Action::UpdateExternalLocation { name, url, credential_name } => {
                 self.patch(&format!("{UC}/external-locations/{name}"), json!({"url": url, "credential_name": credential_name})).await
             }
-            Action::CreateCatalog { name, comment } => self.create(&format!("{UC}/catalogs"), json!({"name": name, "comment": comment})).await,
-                        Action::CreateSchema { catalog, name, comment } => {
-                self.create(&format!("{UC}/schemas"), json!({"name": name, "catalog_name": catalog, "comment": comment})).await
+            Action::CreateCatalog { name, comment, storage_root } => {
+                self.create(&format!("{UC}/catalogs"), with_root(json!({"name": name, "comment": comment}), storage_root)).await
+            }
+                        Action::CreateSchema { catalog, name, comment, storage_root } => {
+                self.create(&format!("{UC}/schemas"), with_root(json!({"name": name, "catalog_name": catalog, "comment": comment}), storage_root)).await
             }
             Action::CreateRecipient { name, global_metastore_id } => {
                 self.create(
@@ -185,20 +231,7 @@ impl Workspace for DatabricksSide {
                 .await
             }
             Action::CreateShare { name } => self.create(&format!("{UC}/shares"), json!({"name": name})).await,
-            Action::AddToShare { share, schemas } => {
-                for chunk in schemas.chunks(SHARE_UPDATES_PER_CALL) {
-                    let updates: Vec<Value> = chunk
-                        .iter()
-                        .map(|s| json!({"action": "ADD", "data_object": {"name": s, "data_object_type": "SCHEMA"}}))
-                        .collect();
-                    match self.client.patch::<_, Value>(&format!("{UC}/shares/{share}"), &json!({"updates": updates})).await {
-                        Ok(_) => {}
-                        Err(e) if e.is_already_exists() => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Ok(())
-            }
+            Action::UpdateShare { share, add, remove } => self.update_share(share, add, remove).await,
             Action::GrantShare { share, recipient } => {
                 self.patch(
                     &format!("{UC}/shares/{share}/permissions"),
@@ -324,4 +357,22 @@ impl Workspace for DatabricksSide {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// One `SharedDataObjectUpdate`: `cat.schema` is a SCHEMA, `cat.schema.table` a TABLE.
+fn share_update(action: &str, name: &str) -> Value {
+    let kind = if name.matches('.').count() == 1 {
+        "SCHEMA"
+    } else {
+        "TABLE"
+    };
+    json!({"action": action, "data_object": {"name": name, "data_object_type": kind}})
+}
+
+/// A create body with `storage_root` only when there is one (absent: the parent's storage).
+fn with_root(mut body: Value, storage_root: &Option<String>) -> Value {
+    if let Some(root) = storage_root {
+        body["storage_root"] = json!(root);
+    }
+    body
 }

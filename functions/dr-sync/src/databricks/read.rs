@@ -31,8 +31,14 @@ pub async fn list_all(
 ) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let paging = page_size(path);
     loop {
         let mut q: Vec<(&str, String)> = query.to_vec();
+        if let Some((name, value)) = paging {
+            if !q.iter().any(|(k, _)| *k == name) {
+                q.push((name, value.to_string()));
+            }
+        }
         if let Some(t) = &token {
             q.push(("page_token", t.clone()));
         }
@@ -42,6 +48,21 @@ pub async fn list_all(
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => return Ok(out),
         }
+    }
+}
+
+/// The page size a list asks for. Unity Catalog's lists without `max_results` return
+/// everything in one answer, which Databricks documents as "not recommended" (a large
+/// metastore times out); `max_results=0` pages at the server's size. The jobs list
+/// pages 20 by default and at most 100 (`limit`). The tag-assignment and warehouse
+/// lists have no such documented setting.
+fn page_size(path: &str) -> Option<(&'static str, &'static str)> {
+    if path.starts_with("/api/2.2/jobs/list") {
+        Some(("limit", "100"))
+    } else if path.starts_with(UC) && !path.contains("entity-tag-assignments") {
+        Some(("max_results", "0"))
+    } else {
+        None
     }
 }
 
@@ -89,6 +110,7 @@ pub async fn inventory(
                 name: name.to_lowercase(),
                 comment: text(&catalog, "comment"),
                 catalog_type: text(&catalog, "catalog_type").unwrap_or_default(),
+                storage_root: text(&catalog, "storage_root"),
             },
         );
         if catalog["catalog_type"].as_str() == Some("DELTASHARING_CATALOG") {
@@ -216,6 +238,7 @@ async fn read_catalog(client: &DatabricksClient, catalog: &str, inv: &mut Invent
                 Schema {
                     full_name: full,
                     comment: text(s, "comment"),
+                    storage_root: text(s, "storage_root"),
                 },
             );
         }
