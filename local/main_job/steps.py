@@ -13,7 +13,7 @@ def _load() -> None:
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    for module in ("provision", "catalog", "grants", "rotation", "network"):
+    for module in ("provision", "catalog", "grants", "rotation", "network", "dr"):
         if (here / f"step_{module}.py").exists():
             ALL.extend(importlib.import_module(f"main_job.step_{module}").STEPS)
 

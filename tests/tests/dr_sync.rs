@@ -12,15 +12,14 @@ use dr_sync::failover::Mode as FailoverMode;
 use dr_sync::failover_runner::{Failover, FailoverRequest, FailoverStep};
 use dr_sync::runner::Sync;
 use dr_sync::spec::DrSpec;
-use lakeops_shared::databricks::{
-    Credentials, DatabricksClient, DatabricksConnector, DatabricksSettings,
+use lakeops_shared::databricks::DatabricksClient;
+use lakeops_tests::databricks_fixture::{
+    account, control, count, job_pause_status, scheduled_job, sql, warehouse, warehouse_named,
+    workspace,
 };
-use lakeops_shared::settings::Env;
-use lakeops_shared::Secret;
 use lakeops_tests::{DatabricksEmulator, Moto};
 use serde_json::{json, Value};
 
-const ADMIN_SECRET: &str = "dose00000000000000000000000000000001";
 const BUCKET: &str = "lakeops-test-dr-state";
 
 struct Dr {
@@ -33,115 +32,6 @@ struct Dr {
     ssm: aws_sdk_ssm::Client,
     /// The primary's own warehouse, for the test's writes there.
     primary_warehouse: String,
-}
-
-async fn control(
-    emulator: &DatabricksEmulator,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method, format!("{}{path}", emulator.url()));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let text = resp.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// A workspace in `region` with that region's metastore assigned.
-async fn workspace(
-    connector: &DatabricksConnector,
-    account: &DatabricksClient,
-    deployment: &str,
-    region: &str,
-) -> DatabricksClient {
-    let created: Value = account
-        .post(&account.account_path("workspaces"), &json!({"workspace_name": deployment, "deployment_name": deployment, "aws_region": region, "compute_mode": "SERVERLESS"}))
-        .await
-        .unwrap();
-    let id = created["workspace_id"].as_i64().unwrap();
-    for _ in 0..100 {
-        let ws: Value = account
-            .get(&account.account_path(&format!("workspaces/{id}")))
-            .await
-            .unwrap();
-        if ws["workspace_status"] == "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let metastore: Value = account
-        .post(&account.account_path("metastores"), &json!({"metastore_info": {"name": format!("metastore-{region}"), "region": region, "storage_root": format!("s3://uc-{region}")}}))
-        .await
-        .unwrap();
-    let mid = metastore["metastore_info"]["metastore_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let _: Value = account
-        .post(
-            &account.account_path(&format!("workspaces/{id}/metastores/{mid}")),
-            &json!({"metastore_assignment": {"metastore_id": mid, "default_catalog_name": "main"}}),
-        )
-        .await
-        .unwrap();
-    connector.workspace(deployment, admin())
-}
-
-fn admin() -> Credentials {
-    Credentials::OAuthM2M {
-        client_id: "00000000-0000-0000-0000-0000000000a1".into(),
-        client_secret: Secret::new(ADMIN_SECRET),
-    }
-}
-
-/// Runs a statement to its end and returns its rows.
-async fn sql(client: &DatabricksClient, warehouse: &str, statement: &str) -> Vec<Vec<Value>> {
-    let mut answer: Value = client
-        .post(
-            "/api/2.0/sql/statements",
-            &json!({"statement": statement, "warehouse_id": warehouse, "wait_timeout": "30s"}),
-        )
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        match answer["status"]["state"].as_str() {
-            Some("SUCCEEDED") => {
-                return answer["result"]["data_array"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| r.as_array().cloned().unwrap_or_default())
-                    .collect()
-            }
-            Some("FAILED") | Some("CANCELED") | Some("CLOSED") => panic!("{statement}: {answer}"),
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        answer = client
-            .get(&format!(
-                "/api/2.0/sql/statements/{}",
-                answer["statement_id"].as_str().unwrap()
-            ))
-            .await
-            .unwrap();
-    }
-    panic!("{statement} never finished");
-}
-
-async fn warehouse(client: &DatabricksClient, name: &str) -> String {
-    let w: Value = client
-        .post(
-            "/api/2.0/sql/warehouses",
-            &json!({"name": name, "cluster_size": "2X-Small", "auto_stop_mins": 0}),
-        )
-        .await
-        .unwrap();
-    w["id"].as_str().unwrap().to_string()
 }
 
 async fn setup() -> Dr {
@@ -179,25 +69,7 @@ async fn setup_with(
         "--warehouse-seconds",
         "0",
     ]);
-    let info = control(&emulator, reqwest::Method::GET, "/_emulator/info", None).await;
-    let vars = [
-        (
-            "DATABRICKS_ACCOUNT_HOST".to_string(),
-            info["account_host"].as_str().unwrap().to_string(),
-        ),
-        (
-            "DATABRICKS_WORKSPACE_HOST_TEMPLATE".to_string(),
-            info["workspace_host_template"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        ),
-    ]
-    .into_iter()
-    .collect();
-    let connector =
-        DatabricksConnector::new(DatabricksSettings::read(&mut Env::from_map(vars))).unwrap();
-    let account = connector.account(info["account_id"].as_str().unwrap(), admin());
+    let (connector, account) = account(emulator.url()).await;
     let primary = workspace(&connector, &account, "dr-primary", "us-east-1").await;
     let secondary = workspace(&connector, &account, "dr-secondary", "us-west-2").await;
 
@@ -340,7 +212,7 @@ impl Dr {
     /// The mutating requests the emulator logged since `since` (statements count by their SQL).
     async fn mutations_since(&self, since: u64) -> (u64, Vec<String>) {
         let log = control(
-            &self.emulator,
+            self.emulator.url(),
             reqwest::Method::GET,
             &format!("/_emulator/requests?since={since}"),
             None,
@@ -363,28 +235,9 @@ impl Dr {
         (log["next"].as_u64().unwrap(), list)
     }
 
-    async fn sync_warehouse(&self) -> String {
-        let list: Value = self.secondary.get("/api/2.0/sql/warehouses").await.unwrap();
-        list["warehouses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == "lakeops-dr-sync")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
     async fn count(&self, table: &str) -> i64 {
-        let w = self.sync_warehouse().await;
-        let rows = sql(
-            &self.secondary,
-            &w,
-            &format!("SELECT COUNT(*) FROM {table}"),
-        )
-        .await;
-        rows[0][0].as_str().unwrap().parse().unwrap()
+        let w = warehouse_named(&self.secondary, "lakeops-dr-sync").await;
+        count(&self.secondary, &w, table).await
     }
 }
 
@@ -437,7 +290,7 @@ async fn a_secondary_region_is_synced_incrementally_and_a_rerun_changes_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_clone_fails_alone_and_converges_on_the_next_run() {
     let dr = setup().await;
-    control(&dr.emulator, reqwest::Method::POST, "/_emulator/faults", Some(json!({"statement_fail_contains": "DEEP CLONE `lakeops_dr_main`.`core`.`customers`", "statement_failures_next": 1}))).await;
+    control(dr.emulator.url(), reqwest::Method::POST, "/_emulator/faults", Some(json!({"statement_fail_contains": "DEEP CLONE `lakeops_dr_main`.`core`.`customers`", "statement_failures_next": 1}))).await;
     let first = dr.run(Mode::Apply, "r1").await.unwrap().summary.unwrap();
     assert_eq!(first.failed, 1, "{first:?}");
     assert_eq!(
@@ -446,7 +299,7 @@ async fn a_failed_clone_fails_alone_and_converges_on_the_next_run() {
         "the other tables went on"
     );
     control(
-        &dr.emulator,
+        dr.emulator.url(),
         reqwest::Method::DELETE,
         "/_emulator/faults",
         None,
@@ -467,20 +320,8 @@ async fn a_failed_clone_fails_alone_and_converges_on_the_next_run() {
 async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
     let dr = setup().await;
     dr.run(Mode::Apply, "r1").await.unwrap();
-    let job = |c: &DatabricksClient, paused: &str| {
-        let c = c.clone();
-        let paused = paused.to_string();
-        async move {
-            let created: Value = c
-                .post("/api/2.2/jobs/create", &json!({"name": "nightly-etl", "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": paused},
-                       "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/etl"}}]}))
-                .await
-                .unwrap();
-            created["job_id"].as_i64().unwrap()
-        }
-    };
-    let primary_job = job(&dr.primary, "UNPAUSED").await;
-    let secondary_job = job(&dr.secondary, "PAUSED").await;
+    let primary_job = scheduled_job(&dr.primary, "nightly-etl", "UNPAUSED").await;
+    let secondary_job = scheduled_job(&dr.secondary, "nightly-etl", "PAUSED").await;
     let p = DatabricksSide::new(dr.primary.clone(), None, true, true);
     let s = DatabricksSide::new(
         dr.secondary.clone(),
@@ -517,27 +358,18 @@ async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
                 reverse: false,
                 generation,
                 last_sync: None,
+                last_sync_error: None,
                 stopped_runs: vec![],
             })
             .await
             .unwrap();
         generation = r.generation;
     }
-    let status = |c: &DatabricksClient, id: i64| {
-        let c = c.clone();
-        async move {
-            let j: Value = c
-                .get(&format!("/api/2.2/jobs/get?job_id={id}"))
-                .await
-                .unwrap();
-            j["settings"]["schedule"]["pause_status"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    assert_eq!(status(&dr.primary, primary_job).await, "PAUSED");
-    assert_eq!(status(&dr.secondary, secondary_job).await, "UNPAUSED");
+    assert_eq!(job_pause_status(&dr.primary, primary_job).await, "PAUSED");
+    assert_eq!(
+        job_pause_status(&dr.secondary, secondary_job).await,
+        "UNPAUSED"
+    );
     let refused = dr.run(Mode::Apply, "r2").await.unwrap_err();
     assert!(refused.message.contains("DR.PrimaryNotActive"), "{refused}");
 }

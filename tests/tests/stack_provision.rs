@@ -11,9 +11,9 @@
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_sfn::types::ExecutionStatus;
-use lakeops_tests::LocalStack;
+use lakeops_tests::{tail, Execution, LocalStack};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADMIN_CLIENT_ID: &str = "00000000-0000-0000-0000-0000000000a1";
 const ADMIN_CLIENT_SECRET: &str = "dose00000000000000000000000000000001";
@@ -27,13 +27,6 @@ struct Harness {
     sdk: aws_config::SdkConfig,
     http: reqwest::Client,
     account_secret_arn: String,
-}
-
-struct Execution {
-    status: ExecutionStatus,
-    output: Value,
-    error: String,
-    cause: String,
 }
 
 impl Harness {
@@ -113,50 +106,13 @@ impl Harness {
 
     /// Run the provision state machine to its end.
     async fn run(&self, mode: &str, spec: &Value, timeout: Duration) -> Execution {
-        let sfn = aws_sdk_sfn::Client::new(&self.sdk);
-        let arn = self.stack.resource("ProvisionStateMachine");
-        let started = sfn
-            .start_execution()
-            .state_machine_arn(&arn)
-            .input(json!({"mode": mode, "spec": spec}).to_string())
-            .send()
+        self.stack
+            .execute(
+                "ProvisionStateMachine",
+                &json!({"mode": mode, "spec": spec}),
+                timeout,
+            )
             .await
-            .unwrap();
-        let execution_arn = started.execution_arn().to_string();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(&execution_arn)
-                .send()
-                .await
-                .unwrap();
-            if *described.status() != ExecutionStatus::Running {
-                return Execution {
-                    status: described.status().clone(),
-                    output: described
-                        .output()
-                        .map(|o| serde_json::from_str(o).unwrap())
-                        .unwrap_or(Value::Null),
-                    error: described.error().unwrap_or_default().to_string(),
-                    cause: described.cause().unwrap_or_default().to_string(),
-                };
-            }
-            if Instant::now() > deadline {
-                let history = sfn
-                    .get_execution_history()
-                    .execution_arn(&execution_arn)
-                    .send()
-                    .await
-                    .map(|h| format!("{:#?}", h.events()))
-                    .unwrap_or_default();
-                panic!(
-                    "{mode} still running after {timeout:?}; history: {history}\nlambda logs:\n{}",
-                    self.stack.lambda_logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
     }
 
     async fn run_ok(&self, mode: &str, spec: &Value, timeout: Duration) -> Value {
@@ -213,14 +169,6 @@ impl Harness {
             serde_json::from_str(value.secret_string().unwrap()).unwrap(),
         )
     }
-}
-
-fn tail(text: &str, chars: usize) -> &str {
-    let start = text.len().saturating_sub(chars);
-    let start = (start..text.len())
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(text.len());
-    &text[start..]
 }
 
 fn changes(output: &Value) -> Vec<(String, String)> {

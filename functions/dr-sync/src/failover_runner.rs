@@ -61,9 +61,22 @@ pub struct CaughtError {
 
 impl std::fmt::Display for CaughtError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.cause {
-            Some(cause) => write!(f, "{}: {cause}", self.error),
-            None => f.write_str(&self.error),
+        // A failed `startExecution.sync:2` child is caught as States.TaskFailed whose
+        // Cause is the child's DescribeExecution output: its own Error and Cause say why.
+        let child = self
+            .cause
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+            .filter(|v| v.get("Error").is_some_and(Value::is_string));
+        match (child, &self.cause) {
+            (Some(child), _) => write!(
+                f,
+                "{}: {}",
+                child["Error"].as_str().unwrap_or_default(),
+                child["Cause"].as_str().unwrap_or_default()
+            ),
+            (None, Some(cause)) => write!(f, "{}: {cause}", self.error),
+            (None, None) => f.write_str(&self.error),
         }
     }
 }

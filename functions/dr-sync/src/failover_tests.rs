@@ -304,3 +304,27 @@ async fn the_statements_of_a_stopped_sync_run_are_cancelled() {
     f.step(&request).await.unwrap();
     assert_eq!(*lake.mutations.lock().unwrap(), ["cancel st-9"]);
 }
+
+/// Step Functions catches a failed `startExecution.sync:2` child as States.TaskFailed
+/// with the child's DescribeExecution output as the Cause: the refusal names the
+/// child's own error.
+#[test]
+fn a_failed_last_sync_is_named_by_its_own_error() {
+    let caught = CaughtError {
+        error: "States.TaskFailed".into(),
+        cause: Some(
+            json!({"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:dr-sync:r9", "Status": "FAILED",
+                   "Error": "DR.PrimaryNotActive", "Cause": "the spec's primary is not the active workspace"})
+            .to_string(),
+        ),
+    };
+    assert_eq!(
+        caught.to_string(),
+        "DR.PrimaryNotActive: the spec's primary is not the active workspace"
+    );
+    let plain = CaughtError {
+        error: "States.Timeout".into(),
+        cause: Some("not JSON".into()),
+    };
+    assert_eq!(plain.to_string(), "States.Timeout: not JSON");
+}

@@ -355,6 +355,8 @@ impl<W: Workspace, S: RunStore, P: PointerStore> Sync<'_, W, S, P> {
         }
         let report = reconcile(self.spec, &primary, &secondary, &failures, self.now.1);
         response.report_uri = Some(self.store.put_report(run, &report).await?);
+        // The execution's output comes from this last step: it names the run's plan too.
+        response.plan_uri = Some(self.store.state_uri(run));
         if mode != Mode::Apply {
             response = response.with_changes(&planned.changes);
         }

@@ -31,6 +31,7 @@ from typing import Any
 
 from lakeops_stack.lambda_router import InvokeResult, LambdaRouter
 from lakeops_stack.request_log import RequestLog, wrap
+from lakeops_stack.sfn_patches import install_aws_sdk_task_patch
 
 log = logging.getLogger("lakeops.moto")
 
@@ -166,6 +167,7 @@ def install_patches(router: LambdaRouter) -> None:
 
     install_rotation_patch(router)
     install_policy_condition_patch()
+    install_aws_sdk_task_patch()
 
 
 def install_policy_condition_patch() -> None:

@@ -132,12 +132,10 @@ impl DatabricksSide {
             .chain(add.iter().map(|name| (true, share_update("ADD", name))))
             .collect();
         let path = format!("{UC}/shares/{share}");
+        // One at a time, an ADD already there or an object gone since discover (its
+        // clone reports it), and a REMOVE already done, are settled.
         let settled = |adding: bool, e: &lakeops_shared::databricks::DatabricksError| {
-            if adding {
-                e.is_already_exists()
-            } else {
-                e.is_not_found()
-            }
+            e.is_not_found() || (adding && e.is_already_exists())
         };
         for chunk in updates.chunks(SHARE_UPDATES_PER_CALL) {
             let body: Vec<&Value> = chunk.iter().map(|(_, u)| u).collect();
