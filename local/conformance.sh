@@ -3,7 +3,7 @@
 # suite (tests/conformance, driven through the official databricks-sdk) against it,
 # and stops the emulator on exit, whatever happens.
 #
-#   LAKEOPS_VENV       Python venv with databricks-sdk and pytest (default /work/main/.venv)
+#   LAKEOPS_VENV       Python venv with databricks-sdk and pytest (default: the repository's .venv)
 #   CARGO_TARGET_DIR   cargo target directory (default: cargo's own default)
 #   extra arguments    passed to pytest, e.g. local/conformance.sh -k clusters
 set -euo pipefail

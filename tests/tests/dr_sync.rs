@@ -134,29 +134,61 @@ impl Dr {
         mode: Mode,
         run: &str,
     ) -> Result<(Response, usize, usize), lakeops_shared::Error> {
-        let p = DatabricksSide::new(self.primary.clone(), None, true, true);
-        let s = DatabricksSide::new(
-            self.secondary.clone(),
-            Some(self.spec.warehouse.clone()),
-            true,
-            true,
-        );
-        let store = S3RunStore::new(self.s3.clone(), BUCKET, &self.spec.name);
+        let steps = match mode {
+            Mode::Apply => Step::apply_order(),
+            _ => vec![Step::Discover, Step::Report],
+        };
+        self.run_steps(mode, run, steps).await
+    }
+
+    /// The given steps of a run, in order (a run that crashed after its last one).
+    async fn run_steps(
+        &self,
+        mode: Mode,
+        run: &str,
+        steps: Vec<Step>,
+    ) -> Result<(Response, usize, usize), lakeops_shared::Error> {
+        self.run_direction(mode, run, steps, false).await
+    }
+
+    /// A run along the spec, or along the reversed spec (failback): the promoted
+    /// secondary is its primary, and it keeps its own runs and ledger, as the handler does.
+    async fn run_direction(
+        &self,
+        mode: Mode,
+        run: &str,
+        steps: Vec<Step>,
+        reverse: bool,
+    ) -> Result<(Response, usize, usize), lakeops_shared::Error> {
+        let spec = if reverse {
+            self.spec.reversed()
+        } else {
+            self.spec.clone()
+        };
+        let (from, to) = if reverse {
+            (&self.secondary, &self.primary)
+        } else {
+            (&self.primary, &self.secondary)
+        };
+        let p = DatabricksSide::new(from.clone(), None, true, true);
+        let s = DatabricksSide::new(to.clone(), Some(spec.warehouse.clone()), true, true);
+        let pair = if reverse {
+            format!("{}/reverse", spec.name)
+        } else {
+            spec.name.clone()
+        };
+        let store = S3RunStore::new(self.s3.clone(), BUCKET, &pair);
         let pointer = SsmPointer {
             ssm: self.ssm.clone(),
-            name: self.spec.active_workspace_parameter.clone(),
+            name: spec.active_workspace_parameter.clone(),
         };
         let sync = Sync {
-            spec: &self.spec,
+            spec: &spec,
             primary: &p,
             secondary: &s,
             store: &store,
             pointer: &pointer,
             now: ("2026-12-03T12:00:00Z".into(), 1_800_000_000_000),
-        };
-        let steps = match mode {
-            Mode::Apply => Step::apply_order(),
-            _ => vec![Step::Discover, Step::Report],
         };
         let (mut generation, mut last) = (None, None);
         // Inputs, WithDefaults, CheckInput, InFlight, OneAtATime, RunId, ByMode, Done.
@@ -172,7 +204,7 @@ impl Dr {
                     spec: json!({}),
                     generation,
                     run: Some(run.into()),
-                    reverse: false,
+                    reverse,
                 };
                 let response = sync.step(&request).await?;
                 generation = response.generation;
@@ -189,7 +221,12 @@ impl Dr {
 
     /// The report's lines that are not ok, for assertion messages.
     async fn not_ok(&self, run: &str) -> Vec<Value> {
-        let key = format!("dr/{}/runs/{run}/report.json", self.spec.name);
+        self.not_ok_at(&self.spec.name, run).await
+    }
+
+    /// [`Self::not_ok`] of the runs kept under `pair` (`<name>/reverse` for failback).
+    async fn not_ok_at(&self, pair: &str, run: &str) -> Vec<Value> {
+        let key = format!("dr/{pair}/runs/{run}/report.json");
         let object = self
             .s3
             .get_object()
@@ -222,7 +259,9 @@ impl Dr {
             .as_array()
             .unwrap()
             .iter()
+            // An OAuth token request is a POST that changes nothing.
             .filter(|r| r["mutating"] == true)
+            .filter(|r| !r["path"].as_str().unwrap_or_default().contains("/oidc/"))
             .map(|r| {
                 format!(
                     "{} {} {}",
@@ -278,12 +317,23 @@ async fn a_secondary_region_is_synced_incrementally_and_a_rerun_changes_nothing(
     .await;
     let (since, _) = dr.mutations_since(since).await;
     let plan = dr.run(Mode::Plan, "p1").await.unwrap();
-    assert_eq!(plan.changes_total, 1, "{:?}", plan.changes);
+    // The clone, and the description it drops (DEEP CLONE does not copy it).
+    assert_eq!(plan.changes_total, 2, "{:?}", plan.changes);
     let (since, planned) = dr.mutations_since(since).await;
     assert_eq!(planned, Vec::<String>::new(), "plan changed nothing");
-    dr.run(Mode::Apply, "r3").await.unwrap();
+    let incremental = dr.run(Mode::Apply, "r3").await.unwrap();
+    assert!(
+        incremental.summary.unwrap().clean,
+        "{:#?}",
+        dr.not_ok("r3").await
+    );
     let (_, cloned) = dr.mutations_since(since).await;
-    assert_eq!(cloned.len(), 1, "{cloned:?}");
+    assert_eq!(cloned.len(), 2, "{cloned:?}");
+    assert_eq!(
+        cloned.iter().filter(|m| m.contains("CLONE")).count(),
+        1,
+        "only the changed table is cloned: {cloned:?}"
+    );
     assert_eq!(dr.count("main.core.orders").await, 3);
 }
 
@@ -372,6 +422,43 @@ async fn failover_moves_the_jobs_and_the_pointer_and_stops_the_old_direction() {
     );
     let refused = dr.run(Mode::Apply, "r2").await.unwrap_err();
     assert!(refused.message.contains("DR.PrimaryNotActive"), "{refused}");
+
+    // Failback starts with a reverse sync: the old primary gets what changed on the
+    // promoted side, and a second reverse run changes nothing.
+    let promoted_warehouse = warehouse_named(&dr.secondary, "lakeops-dr-sync").await;
+    sql(
+        &dr.secondary,
+        &promoted_warehouse,
+        "INSERT INTO main.core.orders VALUES (7, 'written-in-dr@example.com')",
+    )
+    .await;
+    let (reverse, _, _) = dr
+        .run_direction(Mode::Apply, "back1", Step::apply_order(), true)
+        .await
+        .unwrap();
+    let summary = reverse.summary.unwrap();
+    assert!(
+        summary.clean,
+        "{summary:?} {:#?}",
+        dr.not_ok_at("test-dr/reverse", "back1").await
+    );
+    let old_primary = warehouse_named(&dr.primary, "lakeops-dr-sync").await;
+    assert_eq!(
+        count(&dr.primary, &old_primary, "main.core.orders").await,
+        3
+    );
+    let (since, _) = dr.mutations_since(u64::MAX).await;
+    let (again, _, _) = dr
+        .run_direction(Mode::Apply, "back2", Step::apply_order(), true)
+        .await
+        .unwrap();
+    assert!(again.summary.unwrap().clean);
+    let (_, done) = dr.mutations_since(since).await;
+    assert_eq!(
+        done,
+        Vec::<String>::new(),
+        "a reverse re-run changes nothing"
+    );
 }
 
 /// The benchmark of BENCHMARKS.md ("dr-sync"): 1,000 tables in 20 schemas of 2
@@ -442,4 +529,119 @@ async fn benchmark_1000_tables_in_20_schemas_of_2_catalogs() {
     for r in rows {
         println!("{r}");
     }
+}
+
+/// A run that crashed after any stage is resumed by starting again; with the
+/// emulator throttling (429), unavailable (503), slow and failing statements, the
+/// sync converges on a later run. Nothing is duplicated and no grant is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_and_faults_converge_with_nothing_duplicated_or_lost() {
+    let dr = setup().await;
+    let steps = Step::apply_order();
+    let managed = steps
+        .iter()
+        .position(|s| s.as_str() == "managed_tables")
+        .unwrap();
+    // Killed after its clones, before views, tags and grants.
+    dr.run_steps(Mode::Apply, "crashed", steps[..=managed].to_vec())
+        .await
+        .unwrap();
+    control(
+        dr.emulator.url(),
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        Some(
+            json!({"throttle_rate": 0.2, "unavailable_rate": 0.1, "retry_after_seconds": 0,
+                    "latency_ms": 5, "statement_failures_next": 2}),
+        ),
+    )
+    .await;
+    let mut outcomes = vec![];
+    for attempt in 0..5 {
+        // A step that fails fails its execution; the next scheduled run starts again.
+        let outcome = dr.run(Mode::Apply, &format!("f{attempt}")).await;
+        let clean = matches!(&outcome, Ok(r) if r.summary.as_ref().is_some_and(|s| s.clean));
+        outcomes.push(outcome.map(|r| r.summary).map_err(|e| e.message));
+        if clean {
+            break;
+        }
+    }
+    control(
+        dr.emulator.url(),
+        reqwest::Method::DELETE,
+        "/_emulator/faults",
+        None,
+    )
+    .await;
+    assert!(
+        matches!(outcomes.last(), Some(Ok(Some(s))) if s.clean),
+        "{outcomes:#?}"
+    );
+
+    let tables: Value = dr
+        .secondary
+        .get("/api/2.1/unity-catalog/tables?catalog_name=main&schema_name=core")
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["big_orders", "customers", "orders"]);
+    assert_eq!(dr.count("main.core.orders").await, 2);
+    let grants: Value = dr
+        .secondary
+        .get("/api/2.1/unity-catalog/permissions/table/main.core.orders")
+        .await
+        .unwrap();
+    let analysts: Vec<&Value> = grants["privilege_assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["principal"] == "analysts")
+        .collect();
+    assert_eq!(analysts.len(), 1, "{grants}");
+    assert_eq!(analysts[0]["privileges"], json!(["SELECT"]), "{grants}");
+    let share: Value = dr
+        .primary
+        .get("/api/2.1/unity-catalog/shares/lakeops_dr_main?include_shared_data=true")
+        .await
+        .unwrap();
+    let objects: Vec<&str> = share["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    // Each schema once (a catalog starts with `default`).
+    assert_eq!(objects, ["main.core", "main.default"], "{share}");
+    let recipients: Value = dr
+        .primary
+        .get("/api/2.1/unity-catalog/recipients")
+        .await
+        .unwrap();
+    assert_eq!(
+        recipients["recipients"].as_array().unwrap().len(),
+        1,
+        "{recipients}"
+    );
+
+    let (since, _) = dr.mutations_since(u64::MAX).await;
+    assert!(
+        dr.run(Mode::Apply, "after")
+            .await
+            .unwrap()
+            .summary
+            .unwrap()
+            .clean
+    );
+    let (_, done) = dr.mutations_since(since).await;
+    assert_eq!(
+        done,
+        Vec::<String>::new(),
+        "converged: a re-run changes nothing"
+    );
 }

@@ -286,7 +286,7 @@ async fn the_schedules_run_the_state_machine_that_sleeps_and_restores_the_networ
         "same subnets, same EIPs, routes back"
     );
 
-    // By hand, as the README says: nothing asleep, nothing to do.
+    // By hand, as functions/network-sleep/README.md says: nothing asleep, nothing to do.
     let machine = stack.resource("NetworkSleepStateMachine");
     let wake = json!({"action": "wake"});
     let again = run(&sfn, &machine, wake.clone(), Duration::from_secs(120)).await;

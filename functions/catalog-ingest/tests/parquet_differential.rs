@@ -3,7 +3,7 @@
 //! and legacy converted types), written by the `parquet` crate's writer, the
 //! schema that `infer_parquet` reports agrees with the schema the `parquet`
 //! crate decodes from the same footer, mapped to Glue types by the rules
-//! the catalog documents (README, "Parquet types").
+//! functions/catalog-ingest/README.md documents (its type mapping, point 3).
 //!
 //! Every generated schema is well-formed with valid names, so the reader
 //! must also accept each one: a refusal fails the test too.

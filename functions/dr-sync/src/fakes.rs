@@ -165,6 +165,8 @@ pub fn apply_change(
                 t.name = n(target);
                 t.version = Some(target_version.map_or(0, |v| v + 1));
                 t.cloned_source_version = *source_version;
+                // As Databricks: DEEP CLONE does not copy the table's description.
+                t.comment = None;
                 if let Some(l) = &t.storage_location {
                     t.storage_location = Some(spec.map_location(l).unwrap());
                 }

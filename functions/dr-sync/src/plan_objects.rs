@@ -210,7 +210,17 @@ pub(crate) fn plan_tags_and_comments(
             }
             let have = secondary.tables.get(&target);
             let object = target.to_string();
-            if have.map_or(t.comment.is_some(), |h| h.comment != t.comment) {
+            // DEEP CLONE does not copy a table's description: a replica this plan
+            // clones (again) has none afterwards, whatever it has now.
+            let recloned = out.changes.iter().any(
+                |c| matches!(&c.action, crate::plan::Action::Clone { target, .. } if *target == object),
+            );
+            let have_comment = if recloned {
+                None
+            } else {
+                have.and_then(|h| h.comment.as_ref())
+            };
+            if have_comment != t.comment.as_ref() && (have.is_some() || t.comment.is_some()) {
                 out.statement(
                     Stage::TagsComments,
                     "comment",

@@ -480,7 +480,14 @@ fn only_the_changed_table_is_cloned_and_its_lag_is_measured() {
         .iter()
         .map(|c| c.description.as_str())
         .collect();
-    assert_eq!(described, ["deep clone main.core.orders into main.core.orders (source changed), source version 4, target version 0"]);
+    // DEEP CLONE does not copy the description: the re-cloned replica gets it again.
+    assert_eq!(
+        described,
+        [
+            "deep clone main.core.orders into main.core.orders (source changed), source version 4, target version 0",
+            "comment of main.core.orders"
+        ]
+    );
 }
 
 #[test]
@@ -508,13 +515,15 @@ fn drift_on_the_secondary_is_repaired_but_the_sync_principal_keeps_its_grants() 
         .iter()
         .map(|c| c.description.as_str())
         .collect();
-    assert_eq!(described.len(), 3, "{described:#?}");
+    assert_eq!(described.len(), 4, "{described:#?}");
     assert!(
         described[0].starts_with("deep clone sales.core.fact into sales_dr.core.fact (not a clone")
     );
     assert!(described[1].starts_with("tags of column main.core.orders.email"));
+    // The re-clone drops the description (DEEP CLONE does not copy it).
+    assert_eq!(described[2], "comment of sales_dr.core.fact");
     assert_eq!(
-        described[2],
+        described[3],
         "grants on table main.core.orders: intruder +{} -{\"MODIFY\"}"
     );
     apply(&s, &mut p, &mut secondary, &repair);

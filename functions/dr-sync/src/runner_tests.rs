@@ -208,6 +208,8 @@ async fn without_clone_history_the_ledger_keeps_reruns_free_and_catches_writes_t
         .unwrap() += 1;
     run(&h, Mode::Apply, "r3", None).await.unwrap();
     let done = mutations(&h);
-    assert_eq!(done.len(), 1, "{done:#?}");
+    // The re-clone, and the description it drops (DEEP CLONE does not copy it).
+    assert_eq!(done.len(), 2, "{done:#?}");
     assert!(done[0].contains("DEEP CLONE `lakeops_dr_main`.`core`.`orders`"));
+    assert!(done[1].contains("COMMENT ON TABLE `main`.`core`.`orders`"));
 }

@@ -1,4 +1,4 @@
-//! The README's walkthrough: build the sample network in moto (a VPC of 3
+//! The walkthrough of functions/network-sleep/README.md: build the sample network in moto (a VPC of 3
 //! subnets, 3 opted-in NAT gateways, 1 untagged gateway, 4 route tables),
 //! sleep it, wake it, and print the reports and the saving estimate.
 //!

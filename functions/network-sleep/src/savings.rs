@@ -61,7 +61,7 @@ pub fn this_month(records: &[RestoreRecord], now: i64, prices: Prices) -> Saving
 }
 
 /// What a schedule saves in a month of `weeks` weeks: the planning figure of
-/// the README (`gateways` gateways, asleep `hours_per_weekday` hours on each of
+/// functions/network-sleep/README.md (`gateways` gateways, asleep `hours_per_weekday` hours on each of
 /// `weekdays` days and all of the other days).
 pub fn monthly_plan(gateways: u32, hours_per_weekday: f64, weekdays: u32, prices: Prices) -> f64 {
     let weeks = 30.0 / 7.0;

@@ -586,6 +586,14 @@ class SdkCreators:
         cloudwatch = self.client("cloudwatch")
         name = props.get("AlarmName") or _generated_name(self.settings.stack_name, logical_id)
         kwargs = {k: v for k, v in props.items() if k != "AlarmName"}
+        # A `Ref` to a Number parameter resolves to a string, which CloudFormation converts
+        # to the property's type; the API call needs the number.
+        for key in ("Threshold",):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = float(kwargs[key])
+        for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = int(kwargs[key])
         cloudwatch.put_metric_alarm(AlarmName=name, **kwargs)
         arn = f"arn:aws:cloudwatch:{self.settings.region}:{self.settings.account_id}:alarm:{name}"
         return SdkResource(logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": arn})
