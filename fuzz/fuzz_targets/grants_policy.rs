@@ -44,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         let from_value = policy_from_value(value);
         match (&parsed, &from_value) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "the text and its value differ"),
-            _ if json => assert_eq!(parsed.is_ok(), from_value.is_ok(), "JSON text vs value"),
+            // A key given twice is refused in text ("duplicate field"), but a JSON value
+            // cannot carry one (the parser kept the last): only the text can be judged.
+            _ if json && !parsed.as_ref().is_err_and(|e| e.contains("duplicate field")) => {
+                assert_eq!(parsed.is_ok(), from_value.is_ok(), "JSON text vs value")
+            }
             _ => {}
         }
     }
