@@ -93,6 +93,32 @@ pub fn is_arn(value: &str, service: &str) -> bool {
         && !parts[5].is_empty()
 }
 
+/// True for an IAM role ARN (`arn:aws:iam::123456789012:role/etl`), the only
+/// kind of principal a service can be told to assume.
+pub fn is_role_arn(value: &str) -> bool {
+    is_arn(value, "iam") && value.contains(":role/")
+}
+
+/// True for a UUID in its 8-4-4-4-12 hex form, as Databricks writes account
+/// and metastore ids (`00000000-0000-0000-0000-000000000001`).
+pub fn is_uuid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// True for an S3 URL, `s3://bucket` or `s3://bucket/path`: a valid bucket
+/// name after the scheme; the path is not checked.
+pub fn is_s3_url(value: &str) -> bool {
+    value
+        .strip_prefix("s3://")
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .is_some_and(is_bucket_name)
+}
+
 /// True for a valid S3 bucket name (3–63 chars, lowercase, digits, dots, hyphens).
 pub fn is_bucket_name(value: &str) -> bool {
     let len_ok = (3..=63).contains(&value.len());
@@ -231,6 +257,29 @@ mod tests {
         assert!(text.contains("account_id: is required"), "{text}");
         assert!(text.contains("network.name: is required"), "{text}");
         assert!(text.contains("network[2]: is not a subnet id"), "{text}");
+    }
+
+    #[test]
+    fn role_arns_uuids_and_s3_urls() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/lakeops-dev-uc"));
+        assert!(is_role_arn(
+            "arn:aws-us-gov:iam::123456789012:role/path/etl"
+        ));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:user/alice"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:instance-profile/x"));
+        assert!(!is_role_arn("arn:aws:sts::123456789012:role/etl"));
+        assert!(is_uuid("00000000-0000-0000-0000-000000000001"));
+        assert!(is_uuid("ABCDEF01-2345-6789-abcd-ef0123456789"));
+        assert!(!is_uuid("00000000-0000-0000-0000-00000000000"));
+        assert!(!is_uuid("00000000-0000-0000-0000-00000000000g"));
+        assert!(!is_uuid("000000000000-0000-0000-0000-00000000"));
+        assert!(!is_uuid(""));
+        assert!(is_s3_url("s3://bucket/a/b"));
+        assert!(is_s3_url("s3://bucket"));
+        assert!(is_s3_url("s3://bucket/"));
+        assert!(!is_s3_url("https://bucket"));
+        assert!(!is_s3_url("s3://Bucket/x"));
+        assert!(!is_s3_url("s3://"));
     }
 
     #[test]
