@@ -69,15 +69,23 @@ def workspace(job, a, deployment: str, region: str):
             break
         time.sleep(0.2)
         ws = a.api_client.do("GET", f"{base}/workspaces/{ws['workspace_id']}")
-    name = f"{deployment}-metastore"
+    # One metastore per region and account (as Databricks allows): the region's, when the
+    # provision step (or an earlier run) made one already.
     listed = a.api_client.do("GET", f"{base}/metastores").get("metastores", [])
-    metastore = next((m for m in listed if m.get("name") == name), None)
+    metastore = next((m for m in listed if m.get("region") == region), None)
     if metastore is None:
         metastore = a.api_client.do(
             "POST",
             f"{base}/metastores",
-            body={"metastore_info": {"name": name, "region": region, "storage_root": f"s3://uc-{deployment}"}},
+            body={"metastore_info": {"name": f"{deployment}-metastore", "region": region, "storage_root": f"s3://uc-{deployment}"}},
         )["metastore_info"]
+    from databricks.sdk.errors import NotFound
+
+    try:
+        assigned = a.api_client.do("GET", f"{base}/workspaces/{ws['workspace_id']}/metastore") or {}
+    except NotFound:  # "has no metastore assigned"
+        assigned = {}
+    if not (assigned.get("metastore_assignment") or {}).get("metastore_id"):
         a.api_client.do(
             "POST",
             f"{base}/workspaces/{ws['workspace_id']}/metastores/{metastore['metastore_id']}",

@@ -10,7 +10,7 @@ SCHEDULE_TAG = "lakeops:sleep-schedule"
 
 
 def build_sample_network(job) -> dict:
-    """A dev VPC over three AZs: 3 opted-in NAT gateways, 1 that is not, 4 route tables."""
+    """A dev VPC over three AZs: 3 opted-in NAT gateways (and their EIPs), 1 that is not, 4 route tables."""
     ec2 = job.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "lakeops-demo"}])
@@ -22,7 +22,13 @@ def build_sample_network(job) -> dict:
     ]
     gateways = []
     for i, subnet in enumerate(subnets):
-        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        # The EIP is tagged too: network-sleep may disassociate only tagged EIPs (its IAM
+        # policy requires the tag), and without that the wake cannot reuse an EIP that
+        # the deleted gateway's interface still holds.
+        allocation = ec2.allocate_address(
+            Domain="vpc",
+            TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [{"Key": SCHEDULE_TAG, "Value": "nightly"}]}],
+        )["AllocationId"]
         tags = [{"Key": "Name", "Value": f"lakeops-demo-nat-{i}"}, {"Key": SCHEDULE_TAG, "Value": "nightly"}]
         nat = ec2.create_nat_gateway(
             SubnetId=subnet,

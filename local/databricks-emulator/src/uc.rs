@@ -451,6 +451,38 @@ pub async fn create_volume(
         }
     }
     with_metastore(&app, ctx.workspace_id, |d, mid| {
+        let mut v = new_volume(
+            d,
+            mid,
+            &catalog,
+            &schema,
+            &name,
+            &volume_type,
+            location.as_deref(),
+        )?;
+        copy_fields(&mut v, &b, &["comment"]);
+        stamp(&mut v, &ctx, mid, true);
+        d.volumes.insert(
+            v["full_name"].as_str().unwrap_or_default().to_string(),
+            v.clone(),
+        );
+        Ok(Json(v))
+    })
+}
+
+/// A new volume's record, checked against the metastore (its schema exists, the name
+/// is free, an external location covers an EXTERNAL volume's storage): for the REST
+/// API and for `CREATE [EXTERNAL] VOLUME`. The caller stamps and inserts it.
+pub fn new_volume(
+    d: &MetastoreData,
+    mid: &str,
+    catalog: &str,
+    schema: &str,
+    name: &str,
+    volume_type: &str,
+    location: Option<&str>,
+) -> ApiResult<Value> {
+    {
         let schema_full = format!("{catalog}.{schema}");
         if !d.schemas.contains_key(&schema_full) {
             return Err(Kind::Schema.missing(&schema_full));
@@ -460,7 +492,7 @@ pub async fn create_volume(
             return Err(Kind::Volume.exists(&full));
         }
         let volume_id = new_uuid();
-        let storage_location = match &location {
+        let storage_location = match location {
             Some(loc) => {
                 if !d.external_locations.values().any(|l| {
                     urls_overlap(l["url"].as_str().unwrap_or(""), loc)
@@ -471,12 +503,12 @@ pub async fn create_volume(
                         "No external location covers storage_location {loc}"
                     )));
                 }
-                loc.clone()
+                loc.to_string()
             }
             None => {
                 let root = d
                     .catalogs
-                    .get(&catalog)
+                    .get(catalog)
                     .and_then(|c| c["storage_root"].as_str())
                     .map(str::to_string);
                 format!(
@@ -486,7 +518,7 @@ pub async fn create_volume(
                 )
             }
         };
-        let mut v = json!({
+        Ok(json!({
             "volume_id": volume_id,
             "name": name,
             "catalog_name": catalog,
@@ -495,12 +527,8 @@ pub async fn create_volume(
             "volume_type": volume_type,
             "storage_location": storage_location,
             "browse_only": false,
-        });
-        copy_fields(&mut v, &b, &["comment"]);
-        stamp(&mut v, &ctx, mid, true);
-        d.volumes.insert(full, v.clone());
-        Ok(Json(v))
-    })
+        }))
+    }
 }
 
 pub async fn get_volume(

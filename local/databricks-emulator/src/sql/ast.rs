@@ -118,6 +118,17 @@ pub enum DropKind {
     Table,
     View,
     Function,
+    Volume,
+}
+
+/// `CREATE [EXTERNAL] VOLUME [IF NOT EXISTS] name [LOCATION 'url'] [COMMENT 'text']`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateVolume {
+    pub name: Name,
+    pub external: bool,
+    pub if_not_exists: bool,
+    pub location: Option<String>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +136,7 @@ pub enum Stmt {
     CreateTable(CreateTable),
     CreateView(CreateView),
     CreateFunction(CreateFunction),
+    CreateVolume(CreateVolume),
     Insert {
         table: Name,
         columns: Vec<String>,
@@ -209,6 +221,7 @@ impl Stmt {
             },
             Stmt::CreateView(_) => "CREATE VIEW",
             Stmt::CreateFunction(_) => "CREATE FUNCTION",
+            Stmt::CreateVolume(_) => "CREATE VOLUME",
             Stmt::Insert { .. } => "INSERT",
             Stmt::Update { .. } => "UPDATE",
             Stmt::SetProperties { .. } => "SET TBLPROPERTIES",
@@ -226,6 +239,10 @@ impl Stmt {
                 kind: DropKind::Function,
                 ..
             } => "DROP FUNCTION",
+            Stmt::Drop {
+                kind: DropKind::Volume,
+                ..
+            } => "DROP VOLUME",
             Stmt::Query(_) => "SELECT",
             Stmt::DescribeHistory(_) => "DESCRIBE HISTORY",
             Stmt::DescribeTable(_) => "DESCRIBE TABLE",

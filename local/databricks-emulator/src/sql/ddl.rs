@@ -3,8 +3,8 @@
 use serde_json::{json, Map, Value};
 
 use super::ast::{
-    ColumnSpec, CreateFunction, CreateMode, CreateTable, CreateView, DropKind, Name, TableOptions,
-    TableSource,
+    ColumnSpec, CreateFunction, CreateMode, CreateTable, CreateView, CreateVolume, DropKind, Name,
+    TableOptions, TableSource,
 };
 use super::dml::{commit, new_file};
 use super::error::{SqlError, SqlResult};
@@ -427,6 +427,90 @@ pub fn unset_properties(
     Ok(ResultSet::empty())
 }
 
+/// CREATE [EXTERNAL] VOLUME: the record the REST API creates (`uc::new_volume`).
+pub fn create_volume(
+    state: &mut State,
+    session: &Session,
+    v: &CreateVolume,
+) -> SqlResult<ResultSet> {
+    let full = qualify(&v.name, session);
+    check_creatable(state, session, &full, "CREATE VOLUME")?;
+    if v.if_not_exists && data(state, session)?.volumes.contains_key(&full) {
+        return Ok(ResultSet::empty());
+    }
+    let parts: Vec<&str> = full.split('.').collect();
+    let volume_type = if v.external { "EXTERNAL" } else { "MANAGED" };
+    let mut record = crate::uc::new_volume(
+        data(state, session)?,
+        &session.metastore_id,
+        parts[0],
+        parts[1],
+        parts[2],
+        volume_type,
+        v.location.as_deref(),
+    )
+    .map_err(volume_error)?;
+    if let Some(c) = &v.comment {
+        record["comment"] = json!(c);
+    }
+    for (field, value) in [
+        ("created_at", json!(session.now_ms)),
+        ("updated_at", json!(session.now_ms)),
+        ("created_by", json!(session.user)),
+        ("updated_by", json!(session.user)),
+        ("owner", json!(session.user)),
+        ("metastore_id", json!(session.metastore_id)),
+    ] {
+        record[field] = value;
+    }
+    data_mut(state, session).volumes.insert(full, record);
+    Ok(ResultSet::empty())
+}
+
+fn drop_volume(
+    state: &mut State,
+    session: &Session,
+    full: &str,
+    if_exists: bool,
+) -> SqlResult<ResultSet> {
+    let d = data_mut(state, session);
+    if d.volumes.remove(full).is_none() {
+        if if_exists {
+            return Ok(ResultSet::empty());
+        }
+        return Err(SqlError::new(
+            "VOLUME_NOT_FOUND",
+            "42704",
+            format!("The volume {} cannot be found.", super::error::quoted(full)),
+        ));
+    }
+    d.grants.remove(&format!("VOLUME/{full}"));
+    d.tags.remove(&tag_key("VOLUME", full));
+    Ok(ResultSet::empty())
+}
+
+/// A REST-side refusal of a volume (no schema, a name in use, no external location
+/// covers the storage) as the SQL error Databricks gives.
+fn volume_error(e: crate::errors::ApiError) -> SqlError {
+    let (code, message) = match &e.body {
+        crate::errors::ErrorBody::Standard {
+            error_code,
+            message,
+        } => (
+            error_code.as_str().unwrap_or_default().to_string(),
+            message.clone(),
+        ),
+        other => (String::new(), format!("{other:?}")),
+    };
+    match code.as_str() {
+        "RESOURCE_ALREADY_EXISTS" => SqlError::new("VOLUME_ALREADY_EXISTS", "42000", message),
+        "SCHEMA_DOES_NOT_EXIST" | "NOT_FOUND" => {
+            SqlError::new("SCHEMA_NOT_FOUND", "42704", message)
+        }
+        _ => SqlError::new("INVALID_PARAMETER_VALUE", "22023", message),
+    }
+}
+
 pub fn drop(
     state: &mut State,
     session: &Session,
@@ -435,6 +519,9 @@ pub fn drop(
     if_exists: bool,
 ) -> SqlResult<ResultSet> {
     let full = qualify(name, session);
+    if kind == DropKind::Volume {
+        return drop_volume(state, session, &full, if_exists);
+    }
     let resolved = super::names::read_table(state, session, &full);
     if kind == DropKind::Function {
         return drop_function(state, session, &full, if_exists);

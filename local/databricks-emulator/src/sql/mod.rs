@@ -97,6 +97,7 @@ pub fn execute(state: &mut State, session: &Session, stmt: &Stmt) -> SqlResult<R
         },
         Stmt::CreateView(v) => ddl::create_view(state, session, v),
         Stmt::CreateFunction(f) => ddl::create_function(state, session, f),
+        Stmt::CreateVolume(v) => ddl::create_volume(state, session, v),
         Stmt::Drop {
             kind,
             name,

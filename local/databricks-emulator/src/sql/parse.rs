@@ -158,10 +158,45 @@ fn parse_create(p: &mut Parser, sql: &str) -> SqlResult<Stmt> {
         return super::parse_function::parse_create_function(p, sql, mode)
             .map(Stmt::CreateFunction);
     }
+    let external = parse_word(p, "EXTERNAL");
+    if parse_word(p, "VOLUME") {
+        return parse_create_volume(p, external).map(Stmt::CreateVolume);
+    }
     Err(SqlError::unsupported(format!(
-        "CREATE {} (the emulator executes CREATE TABLE, VIEW and FUNCTION; create catalogs and schemas with the REST API)",
+        "CREATE {}{} (the emulator executes CREATE TABLE, VIEW, FUNCTION and VOLUME; create catalogs and schemas with the REST API)",
+        if external { "EXTERNAL " } else { "" },
         p.peek_token().token
     )))
+}
+
+fn parse_create_volume(p: &mut Parser, external: bool) -> SqlResult<CreateVolume> {
+    let if_not_exists = parse_if_not_exists(p);
+    let name = parse_name(p)?;
+    let (mut location, mut comment) = (None, None);
+    loop {
+        if p.parse_keyword(Keyword::LOCATION) {
+            location = Some(p.parse_literal_string().map_err(perr)?);
+        } else if p.parse_keyword(Keyword::COMMENT) {
+            comment = Some(p.parse_literal_string().map_err(perr)?);
+        } else {
+            break;
+        }
+    }
+    match (external, &location) {
+        (true, None) => Err(SqlError::parse(
+            "Syntax error: CREATE EXTERNAL VOLUME needs LOCATION 'url'.",
+        )),
+        (false, Some(_)) => Err(SqlError::parse(
+            "Syntax error: LOCATION is only for CREATE EXTERNAL VOLUME.",
+        )),
+        _ => Ok(CreateVolume {
+            name,
+            external,
+            if_not_exists,
+            location,
+            comment,
+        }),
+    }
 }
 
 fn parse_create_table(p: &mut Parser, mode: CreateMode) -> SqlResult<CreateTable> {
@@ -360,9 +395,10 @@ fn parse_drop(p: &mut Parser) -> SqlResult<Stmt> {
         Some(Keyword::TABLE) => DropKind::Table,
         Some(Keyword::VIEW) => DropKind::View,
         Some(_) => DropKind::Function,
+        None if parse_word(p, "VOLUME") => DropKind::Volume,
         None => {
             return Err(SqlError::unsupported(format!(
-                "DROP {} (the emulator executes DROP TABLE, VIEW and FUNCTION)",
+                "DROP {} (the emulator executes DROP TABLE, VIEW, FUNCTION and VOLUME)",
                 p.peek_token().token
             )))
         }

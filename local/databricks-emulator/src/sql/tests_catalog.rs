@@ -301,3 +301,46 @@ fn describe_and_show_create_table() {
     let d = &s.metastore_data["m"].tables;
     assert_eq!(d["main.s.t"].columns, d["main.s.t2"].columns);
 }
+
+/// CREATE [EXTERNAL] VOLUME makes the record the REST API makes (an external one only
+/// under an external location), and DROP VOLUME removes it with its grants.
+#[test]
+fn volumes_are_created_and_dropped_with_sql() {
+    let mut s = state();
+    let d = s.metastore_data.get_mut("m").unwrap();
+    d.external_locations.insert(
+        "landing".into(),
+        json!({"name": "landing", "url": "s3://landing/vols", "credential_name": "c"}),
+    );
+    ok(&mut s, "CREATE EXTERNAL VOLUME IF NOT EXISTS main.s.raw LOCATION 's3://landing/vols/raw' COMMENT 'files'");
+    ok(
+        &mut s,
+        "CREATE EXTERNAL VOLUME IF NOT EXISTS main.s.raw LOCATION 's3://landing/vols/raw'",
+    );
+    ok(&mut s, "CREATE VOLUME main.s.scratch");
+    let d = &s.metastore_data["m"];
+    let raw = &d.volumes["main.s.raw"];
+    assert_eq!(raw["volume_type"], "EXTERNAL");
+    assert_eq!(raw["storage_location"], "s3://landing/vols/raw");
+    assert_eq!(raw["comment"], "files");
+    assert_eq!(raw["owner"], session().user);
+    assert_eq!(d.volumes["main.s.scratch"]["volume_type"], "MANAGED");
+    for (sql, class) in [
+        (
+            "CREATE EXTERNAL VOLUME main.s.other LOCATION 's3://elsewhere/x'",
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("CREATE VOLUME main.s.scratch", "VOLUME_ALREADY_EXISTS"),
+        (
+            "CREATE EXTERNAL VOLUME main.s.nowhere",
+            "PARSE_SYNTAX_ERROR",
+        ),
+        ("DROP VOLUME main.s.missing", "VOLUME_NOT_FOUND"),
+    ] {
+        let e = run(&mut s, sql).unwrap_err();
+        assert_eq!(e.error_class, class, "{sql}: {}", e.message());
+    }
+    ok(&mut s, "DROP VOLUME main.s.raw");
+    ok(&mut s, "DROP VOLUME IF EXISTS main.s.raw");
+    assert!(!s.metastore_data["m"].volumes.contains_key("main.s.raw"));
+}
