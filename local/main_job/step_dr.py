@@ -222,25 +222,26 @@ def pointer(job, name: str) -> dict:
     return json.loads(job.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
 
 
+def nightly_job(w, pause_status: str) -> int:
+    """The demo's scheduled job on one side, adopted by name on a re-run (the emulator
+    keeps its state in the stack's state dir), with its schedule set to `pause_status`."""
+    name = "nightly-orders"
+    schedule = {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": pause_status}
+    found = w.api_client.do("GET", "/api/2.2/jobs/list", query={"name": name}).get("jobs", [])
+    if found:
+        job_id = found[0]["job_id"]
+        w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id, "new_settings": {"schedule": schedule}})
+        return job_id
+    return w.api_client.do(
+        "POST",
+        "/api/2.2/jobs/create",
+        body={"name": name, "schedule": schedule, "tasks": [{"task_key": "load", "notebook_task": {"notebook_path": "/etl/orders"}}]},
+    )["job_id"]
+
+
 def failover_and_back(job, primary, secondary, pointer_name: str) -> None:
-    primary_job = primary.api_client.do(
-        "POST",
-        "/api/2.2/jobs/create",
-        body={
-            "name": "nightly-orders",
-            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
-            "tasks": [{"task_key": "load", "notebook_task": {"notebook_path": "/etl/orders"}}],
-        },
-    )["job_id"]
-    secondary_job = secondary.api_client.do(
-        "POST",
-        "/api/2.2/jobs/create",
-        body={
-            "name": "nightly-orders",
-            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
-            "tasks": [{"task_key": "load", "notebook_task": {"notebook_path": "/etl/orders"}}],
-        },
-    )["job_id"]
+    primary_job = nightly_job(primary, "UNPAUSED")
+    secondary_job = nightly_job(secondary, "PAUSED")
 
     def paused(w, job_id) -> str:
         return w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": job_id})["settings"]["schedule"]["pause_status"]

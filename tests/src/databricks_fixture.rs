@@ -192,3 +192,32 @@ pub async fn job_pause_status(client: &DatabricksClient, id: i64) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The mutating requests the emulator at `base_url` logged since `since` (`METHOD path
+/// statement-kind`; a statement counts by its SQL), and the next cursor. An OAuth token
+/// request is a POST that changes nothing: a process that restarts fetches a new one.
+pub async fn mutations_since(base_url: &str, since: u64) -> (u64, Vec<String>) {
+    let log = control(
+        base_url,
+        reqwest::Method::GET,
+        &format!("/_emulator/requests?since={since}"),
+        None,
+    )
+    .await;
+    let list = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["mutating"] == true)
+        .filter(|r| !r["path"].as_str().unwrap_or_default().contains("/oidc/"))
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap(),
+                r["statement_kind"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    (log["next"].as_u64().unwrap(), list)
+}

@@ -14,8 +14,8 @@ use dr_sync::runner::Sync;
 use dr_sync::spec::DrSpec;
 use lakeops_shared::databricks::DatabricksClient;
 use lakeops_tests::databricks_fixture::{
-    account, control, count, job_pause_status, scheduled_job, sql, warehouse, warehouse_named,
-    workspace,
+    account, control, count, job_pause_status, mutations_since, scheduled_job, sql, warehouse,
+    warehouse_named, workspace,
 };
 use lakeops_tests::{DatabricksEmulator, Moto};
 use serde_json::{json, Value};
@@ -248,30 +248,7 @@ impl Dr {
 
     /// The mutating requests the emulator logged since `since` (statements count by their SQL).
     async fn mutations_since(&self, since: u64) -> (u64, Vec<String>) {
-        let log = control(
-            self.emulator.url(),
-            reqwest::Method::GET,
-            &format!("/_emulator/requests?since={since}"),
-            None,
-        )
-        .await;
-        let list = log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            // An OAuth token request is a POST that changes nothing.
-            .filter(|r| r["mutating"] == true)
-            .filter(|r| !r["path"].as_str().unwrap_or_default().contains("/oidc/"))
-            .map(|r| {
-                format!(
-                    "{} {} {}",
-                    r["method"].as_str().unwrap(),
-                    r["path"].as_str().unwrap(),
-                    r["statement_kind"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        (log["next"].as_u64().unwrap(), list)
+        mutations_since(self.emulator.url(), since).await
     }
 
     async fn count(&self, table: &str) -> i64 {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use lakeops_shared::databricks::DatabricksClient;
 use lakeops_tests::databricks_fixture::{
-    account, control, count, job_pause_status, scheduled_job, sql, warehouse, warehouse_named,
-    workspace, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET,
+    account, control, count, job_pause_status, mutations_since, scheduled_job, sql, warehouse,
+    warehouse_named, workspace, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET,
 };
 use lakeops_tests::{tail, Execution, LocalStack};
 use serde_json::{json, Value};
@@ -187,31 +187,7 @@ impl StackDr {
 
     /// The mutating requests the emulator logged since `since`, and the next cursor.
     async fn mutations_since(&self, since: u64) -> (u64, Vec<String>) {
-        let log = control(
-            &self.stack.databricks_url,
-            reqwest::Method::GET,
-            &format!("/_emulator/requests?since={since}"),
-            None,
-        )
-        .await;
-        let list = log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            // An OAuth token request is a POST, but changes nothing; a function process
-            // that restarts fetches a new one.
-            .filter(|r| r["mutating"] == true)
-            .filter(|r| !r["path"].as_str().unwrap_or_default().contains("/oidc/"))
-            .map(|r| {
-                format!(
-                    "{} {} {}",
-                    r["method"].as_str().unwrap(),
-                    r["path"].as_str().unwrap(),
-                    r["statement_kind"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        (log["next"].as_u64().unwrap(), list)
+        mutations_since(&self.stack.databricks_url, since).await
     }
 
     async fn replica_count(&self, table: &str) -> i64 {
