@@ -19,6 +19,29 @@ pub const FUNCTION_ARN: &str = "${DrSyncFunctionArn}";
 /// names none (the schedule's input is only the mode).
 pub const SPEC_URI: &str = "${DrSpecUri}";
 
+/// The retrier of an AWS SDK or optimized Step Functions task. Step Functions names
+/// such errors `<Service>.<Error>`, with an `Exception` suffix even where the service's
+/// own name lacks it ("Learning to use AWS service SDK integrations in Step Functions"),
+/// so the Lambda names of [`retry`] never match them. `service` is `Sfn` or `Scheduler`
+/// for `aws-sdk:sfn` / `aws-sdk:scheduler`, `StepFunctions` for `states:startExecution`.
+/// Throttling and the services' own transient failures are retried; a failed child
+/// execution (`States.TaskFailed`) is not, it goes to the task's Catch.
+pub(crate) fn sdk_retry(service: &str) -> Value {
+    let transient = match service {
+        "Scheduler" => vec!["ThrottlingException", "InternalServerException"],
+        _ => vec![
+            "ThrottlingException",
+            "InternalFailureException",
+            "ServiceUnavailableException",
+        ],
+    };
+    let names: Vec<String> = transient.iter().map(|e| format!("{service}.{e}")).collect();
+    json!([{
+        "ErrorEquals": names,
+        "IntervalSeconds": 2, "BackoffRate": 2.0, "MaxAttempts": 6, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"
+    }])
+}
+
 fn retry() -> Value {
     json!([{
         "ErrorEquals": [
@@ -163,7 +186,7 @@ pub fn render() -> Value {
             "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING"},
             "ResultSelector": {"running.$": "States.ArrayLength($.Executions)"},
             "ResultPath": "$.in_flight",
-            "Retry": retry(),
+            "Retry": sdk_retry("Sfn"),
             "Next": "OneAtATime"
         }),
     );

@@ -12,7 +12,7 @@
 use lakeops_shared::error::RETRYABLE;
 use serde_json::{json, Map, Value};
 
-use crate::asl::{FUNCTION_ARN, SPEC_URI};
+use crate::asl::{sdk_retry, FUNCTION_ARN, SPEC_URI};
 use crate::failover_runner::FailoverStep;
 
 /// `DefinitionSubstitutions` keys in template.yaml.
@@ -109,7 +109,7 @@ pub fn render() -> Value {
         },
         "ResultSelector": {"status.$": "$.Output.status", "output.$": "$.Output"},
         "ResultPath": "$.last_sync_run",
-        "Retry": retry(),
+        "Retry": sdk_retry("StepFunctions"),
         // A failed last sync is decide's to judge: before the switch it refuses the
         // failover with the sync's error; on a re-run after the switch (when the sync
         // is refused because the primary is no longer active) the failover finishes.
@@ -158,7 +158,7 @@ pub fn render() -> Value {
             "Resource": "arn:aws:states:::aws-sdk:scheduler:getSchedule",
             "Parameters": {"Name": SYNC_SCHEDULE_NAME},
             "ResultPath": "$.schedule",
-            "Retry": retry(),
+            "Retry": sdk_retry("Scheduler"),
             "Catch": catch(),
             "Next": "SetSyncSchedule"
         }),
@@ -177,7 +177,7 @@ pub fn render() -> Value {
             "State.$": "$.schedule_state"
         },
                 "ResultPath": null,
-        "Retry": retry(),
+        "Retry": sdk_retry("Scheduler"),
         "Catch": catch(),
         "Next": "RunningSyncs"
     }));
@@ -188,7 +188,7 @@ pub fn render() -> Value {
         "Parameters": {"StateMachineArn": SYNC_STATE_MACHINE_ARN, "StatusFilter": "RUNNING"},
         "ResultSelector": {"arns.$": "$.Executions[*].ExecutionArn", "names.$": "$.Executions[*].Name"},
         "ResultPath": "$.running_syncs",
-        "Retry": retry(),
+        "Retry": sdk_retry("Sfn"),
         "Catch": catch(),
         "Next": "StopSyncs"
     }));
@@ -203,7 +203,7 @@ pub fn render() -> Value {
                     "Type": "Task",
                     "Resource": "arn:aws:states:::aws-sdk:sfn:stopExecution",
                     "Parameters": {"ExecutionArn.$": "$", "Error": "DR.FailoverInProgress", "Cause": "a failover stopped this sync run"},
-                    "Retry": retry(),
+                    "Retry": sdk_retry("Sfn"),
                     "End": true
                 }
             }
@@ -280,6 +280,56 @@ mod tests {
         }
         let file = std::fs::read_to_string(path()).unwrap_or_default();
         assert!(file == text, "statemachines/dr-failover.asl.json is stale: LAKEOPS_WRITE_ASL=1 cargo test -p dr-sync asl");
+    }
+
+    /// Every task is retried under the names Step Functions gives its errors: a Lambda
+    /// step under `Lambda.*` and ours, an SDK call under its service's prefix.
+    #[test]
+    fn every_task_retries_the_errors_its_integration_raises() {
+        fn tasks<'a>(states: &'a Value, out: &mut Vec<&'a Value>) {
+            for state in states.as_object().unwrap().values() {
+                if state["Type"] == "Task" {
+                    out.push(state);
+                }
+                if let Some(inner) = state.get("Iterator").or_else(|| state.get("ItemProcessor")) {
+                    tasks(&inner["States"], out);
+                }
+            }
+        }
+        for definition in [render(), crate::asl::render()] {
+            let mut found = vec![];
+            tasks(&definition["States"], &mut found);
+            assert!(found.len() >= 2);
+            for task in found {
+                let resource = task["Resource"].as_str().unwrap();
+                let prefix = match resource {
+                    "arn:aws:states:::lambda:invoke" => "Lambda.",
+                    r if r.starts_with("arn:aws:states:::aws-sdk:sfn:") => "Sfn.",
+                    r if r.starts_with("arn:aws:states:::aws-sdk:scheduler:") => "Scheduler.",
+                    r if r.starts_with("arn:aws:states:::states:") => "StepFunctions.",
+                    other => panic!("a task of an integration the test does not know: {other}"),
+                };
+                let names: Vec<&str> = task["Retry"][0]["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n.as_str().unwrap())
+                    .collect();
+                assert!(
+                    names
+                        .iter()
+                        .any(|n| n.starts_with(prefix) && n.contains("Throttl")
+                            || *n == "Lambda.TooManyRequestsException"),
+                    "{resource}: {names:?}"
+                );
+                assert!(
+                    names
+                        .iter()
+                        .all(|n| n.starts_with(prefix) || *n == RETRYABLE),
+                    "{resource}: {names:?}"
+                );
+            }
+        }
     }
 
     #[test]
