@@ -221,3 +221,23 @@ pub async fn mutations_since(base_url: &str, since: u64) -> (u64, Vec<String>) {
         .collect();
     (log["next"].as_u64().unwrap(), list)
 }
+
+/// The lines of a dr-sync report in S3 (`s3://bucket/key`) whose status is not `ok`.
+pub async fn report_not_ok(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<Value> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let report: Value =
+        serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    report["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["status"] != "ok")
+        .cloned()
+        .collect()
+}

@@ -14,8 +14,8 @@ use dr_sync::runner::Sync;
 use dr_sync::spec::DrSpec;
 use lakeops_shared::databricks::DatabricksClient;
 use lakeops_tests::databricks_fixture::{
-    account, control, count, job_pause_status, mutations_since, scheduled_job, sql, warehouse,
-    warehouse_named, workspace,
+    account, control, count, job_pause_status, mutations_since, report_not_ok, scheduled_job, sql,
+    warehouse, warehouse_named, workspace,
 };
 use lakeops_tests::{DatabricksEmulator, Moto};
 use serde_json::{json, Value};
@@ -227,23 +227,7 @@ impl Dr {
     /// [`Self::not_ok`] of the runs kept under `pair` (`<name>/reverse` for failback).
     async fn not_ok_at(&self, pair: &str, run: &str) -> Vec<Value> {
         let key = format!("dr/{pair}/runs/{run}/report.json");
-        let object = self
-            .s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let report: Value =
-            serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
-        report["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|l| l["status"] != "ok")
-            .cloned()
-            .collect()
+        report_not_ok(&self.s3, BUCKET, &key).await
     }
 
     /// The mutating requests the emulator logged since `since` (statements count by their SQL).

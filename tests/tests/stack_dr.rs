@@ -16,8 +16,8 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use lakeops_shared::databricks::DatabricksClient;
 use lakeops_tests::databricks_fixture::{
-    account, control, count, job_pause_status, mutations_since, scheduled_job, sql, warehouse,
-    warehouse_named, workspace, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET,
+    account, control, count, job_pause_status, mutations_since, report_not_ok, scheduled_job, sql,
+    warehouse, warehouse_named, workspace, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET,
 };
 use lakeops_tests::{tail, Execution, LocalStack};
 use serde_json::{json, Value};
@@ -167,22 +167,7 @@ impl StackDr {
     async fn not_ok(&self, output: &Value) -> Vec<Value> {
         let uri = output["report_uri"].as_str().unwrap();
         let (bucket, key) = uri.strip_prefix("s3://").unwrap().split_once('/').unwrap();
-        let object = lakeops_shared::aws::s3(&self.sdk)
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let report: Value =
-            serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
-        report["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|l| l["status"] != "ok")
-            .cloned()
-            .collect()
+        report_not_ok(&lakeops_shared::aws::s3(&self.sdk), bucket, key).await
     }
 
     /// The mutating requests the emulator logged since `since`, and the next cursor.
